@@ -1,0 +1,39 @@
+// Reaps every child the manager spawns (executors) and reports how it ended.
+// Child sources live here, not in the objects that spawned the children, so a
+// child is reaped even after its owner (a gateway connection) is gone.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "util/handles.hpp"
+
+namespace rsm::manager {
+
+class ChildReaper {
+public:
+    explicit ChildReaper(sd_event* event) : event_(event) {}
+
+    // Watches `pid`; `on_exit` (may be empty) runs once with the siginfo
+    // si_code/si_status when it exits. Requires SIGCHLD blocked (main does).
+    void watch(pid_t pid, std::string name, std::function<void(const siginfo_t&)> on_exit = {});
+    // Forgets the exit callback of `pid` (its owner is going away); the child
+    // is still reaped.
+    void forget_callback(pid_t pid);
+    std::size_t size() const { return children_.size(); }
+
+private:
+    struct Child {
+        std::string name;
+        std::function<void(const siginfo_t&)> on_exit;
+        EventSourcePtr source;
+    };
+    static int on_child(sd_event_source* s, const siginfo_t* si, void* userdata);
+
+    sd_event* event_;
+    std::map<pid_t, Child> children_;
+};
+
+}  // namespace rsm::manager

@@ -1,0 +1,26 @@
+// Peer-to-peer D-Bus connections over an already connected socket, the only
+// kind rsm speaks outside the system bus (gateway socket, executor link).
+#pragma once
+
+#include <string>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "util/fd.hpp"
+#include "util/handles.hpp"
+
+namespace rsm::bus {
+
+// The server side: SASL EXTERNAL authentication of the peer, fd passing on,
+// attached to `event`. The connection takes ownership of `fd`.
+// Throws std::system_error on failure.
+BusPtr make_server(UniqueFd fd, sd_event* event);
+
+// The client side (no Hello: there is no bus daemon). Takes ownership of `fd`.
+BusPtr make_client(UniqueFd fd, sd_event* event);
+
+// A reference to a string argument read from a message; valid while the
+// message lives. Throws BusError(InvalidArgument) on a read error.
+std::string read_string(sd_bus_message* m);
+
+}  // namespace rsm::bus

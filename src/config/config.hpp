@@ -1,0 +1,153 @@
+// rsm's configuration: the Config aggregate, its schema and the loader.
+//
+// Sources, later overriding earlier key by key:
+//   1. the defaults compiled in below (also shipped, documented, as
+//      /usr/share/rsm/rsm.toml, which the loader does not read);
+//   2. /etc/rsm/rsm.toml (a missing file is fine);
+//   3. every /etc/rsm/rsm.toml.d/*.toml, in byte order of the file name
+//      (hidden files and other names are ignored).
+// A key set in a later file replaces the earlier value whole; arrays are
+// replaced, not merged. Anything the schema does not know is an error, so a
+// misspelt key never silently does nothing.
+//
+// To add a key: add the member (with its default) below, then one row to the
+// schema table in config.cpp, then document it in data/rsm.toml and
+// docs/configuration.md (a unit test checks both mention every key).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace rsm::config {
+
+// [gateway]: limits on connections to /run/rsm/gateway.sock.
+struct Gateway {
+    std::chrono::seconds login_timeout{30};
+    unsigned max_login_attempts = 3;  // 0 = no per-connection limit
+    unsigned max_connections = 1024;
+    unsigned max_unauthenticated = 64;
+
+    bool operator==(const Gateway&) const = default;
+};
+
+// [throttle]: per-source lockout after repeated failed password logins.
+struct Throttle {
+    unsigned max_failures = 5;  // 0 disables throttling
+    std::chrono::seconds window{60};
+    std::chrono::seconds lockout{60};
+
+    bool operator==(const Throttle&) const = default;
+};
+
+// [access]: who may log in at all (see access/access_policy.hpp).
+struct Access {
+    bool allow_root = false;
+    std::vector<std::string> allowed_users;  // empty = no user restriction
+    std::vector<std::string> denied_users;
+    std::vector<std::string> allowed_groups;  // empty = no group restriction
+    std::vector<std::string> denied_groups;
+
+    bool operator==(const Access&) const = default;
+};
+
+// [pam]
+struct Pam {
+    std::string service = "rsm";
+
+    bool operator==(const Pam&) const = default;
+};
+
+struct Config {
+    Gateway gateway;
+    Throttle throttle;
+    Access access;
+    Pam pam;
+
+    bool operator==(const Config&) const = default;
+};
+
+// A configuration error. what() reads "FILE:LINE: SECTION.KEY: MESSAGE"
+// (or "FILE:LINE:COLUMN: MESSAGE" for TOML syntax errors, "FILE: MESSAGE"
+// when the file cannot be read), ready to log or print as is.
+class ConfigError : public std::runtime_error {
+public:
+    ConfigError(std::string file, std::size_t line, std::size_t column, std::string key,
+                std::string message);
+
+    const std::string& file() const noexcept { return file_; }
+    std::size_t line() const noexcept { return line_; }      // 1-based, 0 if unknown
+    std::size_t column() const noexcept { return column_; }  // 1-based, 0 if unknown
+    const std::string& key() const noexcept { return key_; }  // "section.key", may be ""
+    const std::string& message() const noexcept { return message_; }
+
+private:
+    std::string file_;
+    std::size_t line_;
+    std::size_t column_;
+    std::string key_;
+    std::string message_;
+};
+
+// Where load() looks. Injectable so tests need no /etc.
+struct LoadPaths {
+    std::filesystem::path main_file;   // read if it exists
+    std::filesystem::path dropin_dir;  // *.toml read if the directory exists
+
+    // /etc/rsm/rsm.toml and /etc/rsm/rsm.toml.d.
+    static LoadPaths system();
+};
+
+// Builds a Config from the defaults and the files in `paths`. Throws
+// ConfigError for the first problem found; nothing is partially applied, so
+// a manager re-loading on SIGHUP keeps its old Config when this throws.
+// Re-loading is simply calling load() again.
+Config load(const LoadPaths& paths);
+
+// Defaults overridden by one TOML document; `source_name` stands for the file
+// name in errors. For tests and tools.
+Config parse_string(std::string_view toml, std::string_view source_name);
+
+// Applies one TOML document over an existing Config (the step load() takes
+// per file). On error `config` may be partly updated.
+void apply_string(Config& config, std::string_view toml, std::string_view source_name);
+
+// Renders every key of `config` as TOML that parse_string() reads back to an
+// equal Config; for "show the effective configuration" tools.
+std::string to_toml(const Config& config);
+
+// --- The schema -----------------------------------------------------------
+
+// One row per key. The accessor's type decides the TOML type accepted:
+//   unsigned              -> integer in [min, max]
+//   std::chrono::seconds  -> integer number of seconds in [min, max]
+//   bool                  -> boolean
+//   std::string           -> string, checked by `check`
+//   vector<std::string>   -> array of strings, each checked by `check`
+struct KeyDescriptor {
+    using Accessor = std::variant<unsigned& (*)(Config&), std::chrono::seconds& (*)(Config&),
+                                  bool& (*)(Config&), std::string& (*)(Config&),
+                                  std::vector<std::string>& (*)(Config&)>;
+    // nullopt if the string is acceptable, else why not.
+    using StringCheck = std::optional<std::string> (*)(std::string_view);
+
+    std::string_view section;
+    std::string_view key;
+    Accessor access;
+    std::int64_t min = 0;  // integers only
+    std::int64_t max = 0;
+    StringCheck check = nullptr;  // strings and string arrays only; may be null
+    std::string_view doc;         // one line, for tools and tests
+};
+
+// Every key rsm knows, grouped by section in documentation order.
+std::span<const KeyDescriptor> schema();
+
+}  // namespace rsm::config

@@ -1,0 +1,13 @@
+#!/bin/bash
+# Load and abuse on the real manager: 20 wrong-password logins in flight
+# while a valid login completes; 500 idle connections. Checks in
+# tests/system/py/gateway_load_test.py.
+source "$RSM_SYSTEST_LIB"
+set -e
+{
+    make_user alice
+    systemctl enable --now rsm-manager.socket
+} >/dev/null 2>&1 || { echo "1..1"; echo "not ok 1 - scenario setup"; exit 1; }
+set +e
+exec /usr/bin/python3 "$RSM_SOURCE_ROOT/tests/integration/tap.py" \
+    "$RSM_SOURCE_ROOT/tests/system/py/gateway_load_test.py"

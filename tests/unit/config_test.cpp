@@ -1,0 +1,397 @@
+// Tests for src/config: the schema-driven loader. Each check in the loader
+// (type, range, unknown section/key, element checks, drop-in order, override
+// semantics) has a test here that fails without it.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "config/config.hpp"
+#include "temp_dir.hpp"
+
+using rsm::config::Config;
+using rsm::config::ConfigError;
+using rsm::config::LoadPaths;
+using rsm::config::parse_string;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Parses `toml` as "test.toml" and returns the error it must raise.
+ConfigError parse_error(const std::string& toml) {
+    try {
+        parse_string(toml, "test.toml");
+    } catch (const ConfigError& e) {
+        return e;
+    }
+    FAIL("expected a ConfigError for:\n" << toml);
+    throw std::logic_error("unreachable");
+}
+
+std::string read_source_file(const std::string& relative) {
+    std::ifstream in{std::string{RSM_SOURCE_ROOT} + "/" + relative};
+    REQUIRE(in);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+TEST_CASE("config: compiled-in defaults", "[config]") {
+    const Config c;
+    CHECK(c.gateway.login_timeout == 30s);
+    CHECK(c.gateway.max_login_attempts == 3);
+    CHECK(c.gateway.max_connections == 1024);
+    CHECK(c.gateway.max_unauthenticated == 64);
+    CHECK(c.throttle.max_failures == 5);
+    CHECK(c.throttle.window == 60s);
+    CHECK(c.throttle.lockout == 60s);
+    CHECK_FALSE(c.access.allow_root);
+    CHECK(c.access.allowed_users.empty());
+    CHECK(c.access.denied_users.empty());
+    CHECK(c.access.allowed_groups.empty());
+    CHECK(c.access.denied_groups.empty());
+    CHECK(c.pam.service == "rsm");
+    CHECK(parse_string("", "empty.toml") == c);
+}
+
+TEST_CASE("config: every key is read into its own member", "[config]") {
+    const Config c = parse_string(R"(
+[gateway]
+login_timeout = 11
+max_login_attempts = 12
+max_connections = 13
+max_unauthenticated = 14
+[throttle]
+max_failures = 15
+window = 16
+lockout = 17
+[access]
+allow_root = true
+allowed_users = ["alice", "bob"]
+denied_users = ["mallory"]
+allowed_groups = ["remote users"]
+denied_groups = ["nologin"]
+[pam]
+service = "rsm-test"
+)", "full.toml");
+    CHECK(c.gateway.login_timeout == 11s);
+    CHECK(c.gateway.max_login_attempts == 12);
+    CHECK(c.gateway.max_connections == 13);
+    CHECK(c.gateway.max_unauthenticated == 14);
+    CHECK(c.throttle.max_failures == 15);
+    CHECK(c.throttle.window == 16s);
+    CHECK(c.throttle.lockout == 17s);
+    CHECK(c.access.allow_root);
+    CHECK(c.access.allowed_users == std::vector<std::string>{"alice", "bob"});
+    CHECK(c.access.denied_users == std::vector<std::string>{"mallory"});
+    CHECK(c.access.allowed_groups == std::vector<std::string>{"remote users"});
+    CHECK(c.access.denied_groups == std::vector<std::string>{"nologin"});
+    CHECK(c.pam.service == "rsm-test");
+}
+
+TEST_CASE("config: a TOML syntax error names file, line and column", "[config]") {
+    const auto e = parse_error("[gateway]\nlogin_timeout = = 3\n");
+    CHECK(e.file() == "test.toml");
+    CHECK(e.line() == 2);
+    CHECK(e.column() > 0);
+    CHECK_THAT(e.what(), Catch::StartsWith("test.toml:2:" + std::to_string(e.column()) + ": syntax error"));
+}
+
+TEST_CASE("config: a duplicate key is a syntax error", "[config]") {
+    const auto e = parse_error("[pam]\nservice = \"a\"\nservice = \"b\"\n");
+    CHECK(e.line() == 3);
+}
+
+TEST_CASE("config: an unknown section is refused", "[config]") {
+    const auto e = parse_error("[gateway]\nlogin_timeout = 5\n\n[gatway]\nmax_connections = 5\n");
+    CHECK(e.line() == 4);
+    CHECK(e.key() == "gatway");
+    CHECK(std::string{e.what()} == "test.toml:4: gatway: unknown section [gatway]");
+}
+
+TEST_CASE("config: a top-level key is an unknown section", "[config]") {
+    const auto e = parse_error("login_timeout = 5\n");
+    CHECK(e.key() == "login_timeout");
+    CHECK_THAT(e.what(), Catch::Contains("unknown section"));
+}
+
+TEST_CASE("config: a section that is not a table is refused", "[config]") {
+    const auto e = parse_error("gateway = 5\n");
+    CHECK(std::string{e.what()} == "test.toml:1: gateway: expected a table (section), got an integer");
+}
+
+TEST_CASE("config: an unknown key is refused", "[config]") {
+    const auto e = parse_error("[gateway]\nlogin_timeout = 5\nlogin_timeot = 5\n");
+    CHECK(e.line() == 3);
+    CHECK(e.key() == "gateway.login_timeot");
+    CHECK(std::string{e.what()} == "test.toml:3: gateway.login_timeot: unknown key in section [gateway]");
+}
+
+TEST_CASE("config: a key of another section is unknown here", "[config]") {
+    const auto e = parse_error("[gateway]\nwindow = 5\n");
+    CHECK(e.key() == "gateway.window");
+}
+
+TEST_CASE("config: a sub-table inside a section is an unknown key", "[config]") {
+    const auto e = parse_error("[gateway.extra]\nlogin_timeout = 5\n");
+    CHECK(e.key() == "gateway.extra");
+}
+
+TEST_CASE("config: wrong types say what was expected and what was given", "[config]") {
+    SECTION("string for an integer") {
+        const auto e = parse_error("[gateway]\nlogin_timeout = \"30\"\n");
+        CHECK(std::string{e.what()} == "test.toml:2: gateway.login_timeout: expected an integer, got a string");
+    }
+    SECTION("float for an integer") {
+        const auto e = parse_error("[throttle]\nmax_failures = 2.5\n");
+        CHECK(std::string{e.what()} ==
+              "test.toml:2: throttle.max_failures: expected an integer, got a floating-point number");
+    }
+    SECTION("string for a boolean") {
+        const auto e = parse_error("[access]\nallow_root = \"yes\"\n");
+        CHECK(std::string{e.what()} == "test.toml:2: access.allow_root: expected a boolean, got a string");
+    }
+    SECTION("integer for a string") {
+        const auto e = parse_error("[pam]\nservice = 1\n");
+        CHECK(std::string{e.what()} == "test.toml:2: pam.service: expected a string, got an integer");
+    }
+    SECTION("string for an array") {
+        const auto e = parse_error("[access]\nallowed_users = \"alice\"\n");
+        CHECK(std::string{e.what()} ==
+              "test.toml:2: access.allowed_users: expected an array of strings, got a string");
+    }
+}
+
+TEST_CASE("config: integers out of range are refused", "[config]") {
+    const auto e = parse_error("[gateway]\n\nlogin_timeout = 0\n");
+    CHECK(std::string{e.what()} == "test.toml:3: gateway.login_timeout: must be between 1 and 3600, got 0");
+    CHECK(e.key() == "gateway.login_timeout");
+    CHECK(e.line() == 3);
+
+    const auto negative = parse_error("[gateway]\nmax_login_attempts = -1\n");
+    CHECK_THAT(negative.what(), Catch::EndsWith("must be between 0 and 100, got -1"));
+}
+
+// Drives every integer row of the schema through its bounds, so a row with a
+// wrong range or a missing check fails here.
+TEST_CASE("config: every integer key accepts its bounds and refuses beyond them", "[config]") {
+    for (const auto& row : rsm::config::schema()) {
+        const bool is_integer = std::holds_alternative<unsigned& (*)(Config&)>(row.access) ||
+                                std::holds_alternative<std::chrono::seconds& (*)(Config&)>(row.access);
+        if (!is_integer)
+            continue;
+        const std::string head = "[" + std::string{row.section} + "]\n" + std::string{row.key} + " = ";
+        INFO(row.section << "." << row.key);
+        for (const auto ok : {row.min, row.max}) {
+            const Config c = parse_string(head + std::to_string(ok) + "\n", "t.toml");
+            // Read the value back through the row's own accessor.
+            Config copy = c;
+            const auto got = std::visit(
+                [&copy](auto get) -> std::int64_t {
+                    using Get = decltype(get);
+                    if constexpr (std::is_same_v<Get, unsigned& (*)(Config&)>)
+                        return get(copy);
+                    else if constexpr (std::is_same_v<Get, std::chrono::seconds& (*)(Config&)>)
+                        return get(copy).count();
+                    else
+                        return -1;
+                },
+                row.access);
+            CHECK(got == ok);
+        }
+        for (const auto bad : {row.min - 1, row.max + 1}) {
+            CHECK_THROWS_WITH(parse_string(head + std::to_string(bad) + "\n", "t.toml"),
+                              Catch::Contains("must be between " + std::to_string(row.min) + " and " +
+                                              std::to_string(row.max) + ", got " + std::to_string(bad)));
+        }
+    }
+}
+
+TEST_CASE("config: invalid string values are refused", "[config]") {
+    SECTION("a bad user name in a list names the element") {
+        const auto e = parse_error("[access]\ndenied_users = [\"alice\", \"-rf\"]\n");
+        CHECK(e.key() == "access.denied_users[1]");
+        CHECK_THAT(e.what(), Catch::StartsWith("test.toml:2: access.denied_users[1]: invalid value \"-rf\": "));
+    }
+    SECTION("allowed_users is checked too") {
+        const auto e = parse_error("[access]\nallowed_users = [\"12345\"]\n");
+        CHECK(e.key() == "access.allowed_users[0]");
+    }
+    SECTION("a group name with ':'") {
+        const auto e = parse_error("[access]\nallowed_groups = [\"a:b\"]\n");
+        CHECK(e.key() == "access.allowed_groups[0]");
+    }
+    SECTION("denied groups are checked too") {
+        const auto e = parse_error("[access]\ndenied_groups = [\"\"]\n");
+        CHECK(e.key() == "access.denied_groups[0]");
+    }
+    SECTION("a PAM service that is a path") {
+        const auto e = parse_error("[pam]\nservice = \"../login\"\n");
+        CHECK_THAT(e.what(), Catch::StartsWith("test.toml:2: pam.service: invalid value \"../login\": "));
+    }
+    SECTION("a PAM service with upper case") {
+        CHECK_THROWS_AS(parse_string("[pam]\nservice = \"RSM\"\n", "t"), ConfigError);
+    }
+    SECTION("an empty PAM service") {
+        CHECK_THROWS_AS(parse_string("[pam]\nservice = \"\"\n", "t"), ConfigError);
+    }
+    SECTION("a PAM service of 64 characters is fine, 65 is not") {
+        CHECK(parse_string("[pam]\nservice = \"" + std::string(64, 'a') + "\"\n", "t").pam.service.size() == 64);
+        CHECK_THROWS_AS(parse_string("[pam]\nservice = \"" + std::string(65, 'a') + "\"\n", "t"), ConfigError);
+    }
+}
+
+TEST_CASE("config: a wrong element type inside an array is refused", "[config]") {
+    const auto e = parse_error("[access]\nallowed_groups = [\n  \"wheel\",\n  5,\n]\n");
+    CHECK(e.key() == "access.allowed_groups[1]");
+    CHECK(e.line() == 4);
+    CHECK(std::string{e.what()} == "test.toml:4: access.allowed_groups[1]: expected a string, got an integer");
+}
+
+TEST_CASE("config: applying a document overrides key by key, arrays whole", "[config]") {
+    Config c = parse_string("[gateway]\nlogin_timeout = 10\nmax_connections = 7\n"
+                            "[access]\nallowed_users = [\"alice\", \"bob\"]\ndenied_users = [\"eve\"]\n",
+                            "a.toml");
+    rsm::config::apply_string(c, "[gateway]\nlogin_timeout = 20\n[access]\nallowed_users = [\"carol\"]\n",
+                              "b.toml");
+    CHECK(c.gateway.login_timeout == 20s);
+    CHECK(c.gateway.max_connections == 7);
+    CHECK(c.access.allowed_users == std::vector<std::string>{"carol"});
+    CHECK(c.access.denied_users == std::vector<std::string>{"eve"});
+
+    // An explicit empty array clears.
+    rsm::config::apply_string(c, "[access]\ndenied_users = []\n", "c.toml");
+    CHECK(c.access.denied_users.empty());
+}
+
+TEST_CASE("config: load with neither file nor drop-in directory gives the defaults", "[config]") {
+    rsm::test::TempDir dir;
+    CHECK(rsm::config::load({dir.path() / "rsm.toml", dir.path() / "rsm.toml.d"}) == Config{});
+}
+
+TEST_CASE("config: load reads the main file", "[config]") {
+    rsm::test::TempDir dir;
+    dir.write("rsm.toml", "[gateway]\nlogin_timeout = 99\n");
+    const Config c = rsm::config::load({dir.path() / "rsm.toml", dir.path() / "rsm.toml.d"});
+    CHECK(c.gateway.login_timeout == 99s);
+}
+
+TEST_CASE("config: drop-ins without a main file are read", "[config]") {
+    rsm::test::TempDir dir;
+    dir.write("rsm.toml.d/50-x.toml", "[throttle]\nlockout = 600\n");
+    const Config c = rsm::config::load({dir.path() / "rsm.toml", dir.path() / "rsm.toml.d"});
+    CHECK(c.throttle.lockout == 600s);
+}
+
+TEST_CASE("config: drop-ins override the main file in byte order of their names", "[config]") {
+    rsm::test::TempDir dir;
+    dir.write("rsm.toml", "[gateway]\nlogin_timeout = 1\nmax_connections = 100\nmax_unauthenticated = 9\n"
+                          "[access]\nallowed_users = [\"alice\"]\n");
+    // Written out of order so that directory order is unlikely to match. In
+    // byte order: "10-a" < "9-b" < "B-upper" < "a-lower".
+    dir.write("rsm.toml.d/a-lower.toml", "[gateway]\nlogin_timeout = 5\n");
+    dir.write("rsm.toml.d/9-b.toml", "[gateway]\nlogin_timeout = 3\nmax_connections = 3\n[pam]\nservice = \"nine\"\n");
+    dir.write("rsm.toml.d/B-upper.toml", "[gateway]\nlogin_timeout = 4\nmax_connections = 4\n");
+    dir.write("rsm.toml.d/10-a.toml", "[gateway]\nlogin_timeout = 2\nmax_connections = 2\n[pam]\nservice = \"ten\"\n"
+                                      "[access]\nallowed_users = [\"bob\"]\n");
+
+    const Config c = rsm::config::load({dir.path() / "rsm.toml", dir.path() / "rsm.toml.d"});
+    CHECK(c.gateway.login_timeout == 5s);      // a-lower is last
+    CHECK(c.gateway.max_connections == 4);     // B-upper is the last to set it
+    CHECK(c.pam.service == "nine");            // 9-b after 10-a
+    CHECK(c.gateway.max_unauthenticated == 9); // only the main file sets it
+    CHECK(c.access.allowed_users == std::vector<std::string>{"bob"});
+}
+
+TEST_CASE("config: other files in the drop-in directory are ignored", "[config]") {
+    rsm::test::TempDir dir;
+    const std::string broken = "this is [not toml\n";
+    dir.write("rsm.toml.d/README", broken);
+    dir.write("rsm.toml.d/50-x.toml.disabled", broken);
+    dir.write("rsm.toml.d/50-x.toml~", broken);
+    dir.write("rsm.toml.d/.hidden.toml", broken);
+    dir.write("rsm.toml.d/sub.toml/inner.toml", broken);  // a directory named *.toml
+    dir.write("rsm.toml.d/60-y.toml", "[gateway]\nmax_connections = 60\n");
+    const Config c = rsm::config::load({dir.path() / "rsm.toml", dir.path() / "rsm.toml.d"});
+    CHECK(c.gateway.max_connections == 60);
+}
+
+TEST_CASE("config: an error in a drop-in names the drop-in", "[config]") {
+    rsm::test::TempDir dir;
+    dir.write("rsm.toml", "[gateway]\nlogin_timeout = 10\n");
+    const auto bad = dir.write("rsm.toml.d/20-bad.toml", "# comment\n[throttle]\nwindow = 0\n");
+    CHECK_THROWS_WITH(rsm::config::load({dir.path() / "rsm.toml", dir.path() / "rsm.toml.d"}),
+                      bad.string() + ":3: throttle.window: must be between 1 and 86400, got 0");
+}
+
+TEST_CASE("config: an unreadable main file is an error, not a missing one", "[config]") {
+    rsm::test::TempDir dir;
+    std::filesystem::create_directory(dir.path() / "rsm.toml");  // read() fails with EISDIR
+    CHECK_THROWS_WITH(rsm::config::load({dir.path() / "rsm.toml", dir.path() / "rsm.toml.d"}),
+                      Catch::StartsWith((dir.path() / "rsm.toml").string() + ": cannot read"));
+}
+
+TEST_CASE("config: a drop-in path that is not a directory is an error", "[config]") {
+    rsm::test::TempDir dir;
+    dir.write("rsm.toml.d", "");
+    CHECK_THROWS_AS(rsm::config::load({dir.path() / "rsm.toml", dir.path() / "rsm.toml.d"}), ConfigError);
+}
+
+TEST_CASE("config: loading again picks up changes", "[config]") {
+    rsm::test::TempDir dir;
+    const LoadPaths paths{dir.path() / "rsm.toml", dir.path() / "rsm.toml.d"};
+    dir.write("rsm.toml", "[throttle]\nmax_failures = 1\n");
+    CHECK(rsm::config::load(paths).throttle.max_failures == 1);
+    dir.write("rsm.toml", "[throttle]\nmax_failures = 2\n");
+    CHECK(rsm::config::load(paths).throttle.max_failures == 2);
+}
+
+TEST_CASE("config: the system paths are under /etc/rsm", "[config]") {
+    const auto paths = LoadPaths::system();
+    CHECK(paths.main_file == "/etc/rsm/rsm.toml");
+    CHECK(paths.dropin_dir == "/etc/rsm/rsm.toml.d");
+}
+
+TEST_CASE("config: to_toml reads back to the same configuration", "[config]") {
+    Config c;
+    CHECK(parse_string(rsm::config::to_toml(c), "dump") == c);
+    c.gateway.login_timeout = 5s;
+    c.gateway.max_login_attempts = 0;
+    c.throttle.max_failures = 0;
+    c.throttle.lockout = 86400s;
+    c.access.allow_root = true;
+    c.access.allowed_users = {"alice", "bob"};
+    c.access.denied_groups = {"domain \"users\""};
+    c.pam.service = "other";
+    CHECK(parse_string(rsm::config::to_toml(c), "dump") == c);
+}
+
+TEST_CASE("config: schema rows are unique and documented", "[config]") {
+    const auto rows = rsm::config::schema();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        INFO(rows[i].section << "." << rows[i].key);
+        CHECK_FALSE(rows[i].doc.empty());
+        for (std::size_t j = i + 1; j < rows.size(); ++j)
+            CHECK_FALSE((rows[i].section == rows[j].section && rows[i].key == rows[j].key));
+    }
+}
+
+TEST_CASE("config: the shipped data/rsm.toml holds exactly the defaults", "[config]") {
+    const std::string shipped = read_source_file("data/rsm.toml");
+    CHECK(parse_string(shipped, "data/rsm.toml") == Config{});
+    for (const auto& row : rsm::config::schema()) {
+        INFO(row.section << "." << row.key);
+        CHECK_THAT(shipped, Catch::Contains("\n" + std::string{row.key} + " = "));
+    }
+}
+
+TEST_CASE("config: docs/configuration.md documents every key", "[config]") {
+    const std::string docs = read_source_file("docs/configuration.md");
+    for (const auto& row : rsm::config::schema()) {
+        INFO(row.section << "." << row.key);
+        CHECK_THAT(docs, Catch::Contains("`" + std::string{row.section} + "." + std::string{row.key} + "`"));
+    }
+}
