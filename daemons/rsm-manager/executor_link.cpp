@@ -110,10 +110,12 @@ ExecutorLink::ExecutorLink(Token, pid_t pid, BusPtr bus, Callbacks callbacks)
                                    "org.freedesktop.DBus.Local", "Disconnected", &ExecutorLink::on_disconnected, this),
                "sd_bus_match_signal");
     disconnect_slot_.reset(slot);
+    start_processing_ = bus::process_until_running(bus_.get(), sd_bus_get_event(bus_.get()));
 }
 
 ExecutorLink::~ExecutorLink() {
     // Drop slots before the bus so no callback can reach a half-destroyed link.
+    start_processing_.reset();
     login_slot_.reset();
     disconnect_slot_.reset();
     object_slot_.reset();

@@ -92,6 +92,7 @@ private:
     SlotPtr object_slot_;
     SlotPtr disconnect_slot_;
     SlotPtr login_slot_;
+    EventSourcePtr start_processing_;
     MessagePtr pending_converse_;
     std::function<void(LoginResult)> login_done_;
 };

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,10 +63,12 @@ GatewayConnection::GatewayConnection(GatewayServer& server, uint64_t id, UniqueF
                                    this),
                "watching for disconnection");
     disconnect_slot_.reset(slot);
+    start_processing_ = bus::process_until_running(bus_.get(), server_.event());
     arm_login_deadline();
 }
 
 GatewayConnection::~GatewayConnection() {
+    start_processing_.reset();
     login_deadline_.reset();
     disconnect_slot_.reset();
     dbus_slot_.reset();
@@ -80,6 +83,11 @@ void GatewayConnection::abort_pending(const char* error_name, const std::string&
         pending_call_.reset();
         pending_kind_ = PendingKind::none;
     }
+}
+
+void GatewayConnection::stop_reading() {
+    const int fd = sd_bus_get_fd(bus_.get());
+    if (fd >= 0) (void)shutdown(fd, SHUT_RD);
 }
 
 // ---------------------------------------------------------------------------
@@ -495,36 +503,36 @@ const sd_bus_vtable GatewayConnection::gateway_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("Version", "s", &GatewayConnection::property_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_METHOD_WITH_ARGS("LoginWithCredentials", SD_BUS_NO_ARGS, SD_BUS_RESULT("u", uid, "s", user),
-                            &GatewayConnection::method_login_with_credentials, 0),
+                            &GatewayConnection::method_login_with_credentials, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("LoginWithPassword", SD_BUS_ARGS("s", user, "s", password, "a{sv}", client),
                             SD_BUS_RESULT("u", uid, "s", user, "a(us)", messages),
-                            &GatewayConnection::method_login_with_password, SD_BUS_VTABLE_SENSITIVE),
+                            &GatewayConnection::method_login_with_password, SD_BUS_VTABLE_SENSITIVE | SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("BeginLogin", SD_BUS_ARGS("s", user, "a{sv}", client),
-                            SD_BUS_RESULT("s", state, "a(us)", prompts), &GatewayConnection::method_begin_login, 0),
+                            SD_BUS_RESULT("s", state, "a(us)", prompts), &GatewayConnection::method_begin_login, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("ContinueLogin", SD_BUS_ARGS("as", answers), SD_BUS_RESULT("s", state, "a(us)", prompts),
-                            &GatewayConnection::method_continue_login, SD_BUS_VTABLE_SENSITIVE),
+                            &GatewayConnection::method_continue_login, SD_BUS_VTABLE_SENSITIVE | SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetLoginState", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", state, "u", uid, "s", user),
-                            &GatewayConnection::method_get_login_state, 0),
-    SD_BUS_METHOD("Logout", "", "", &GatewayConnection::method_logout, 0),
-    SD_BUS_METHOD("Close", "", "", &GatewayConnection::method_close, 0),
+                            &GatewayConnection::method_get_login_state, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Logout", "", "", &GatewayConnection::method_logout, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Close", "", "", &GatewayConnection::method_close, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CreateSockdir", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", path),
-                            &GatewayConnection::method_create_sockdir, 0),
+                            &GatewayConnection::method_create_sockdir, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("ListSessions", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(sussssuuuttss)", sessions),
-                            &GatewayConnection::method_list_sessions, 0),
+                            &GatewayConnection::method_list_sessions, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 
 const sd_bus_vtable GatewayConnection::dbus_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_METHOD_WITH_ARGS("Hello", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", unique_name), &GatewayConnection::method_hello,
-                            0),
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("AddMatch", SD_BUS_ARGS("s", rule), SD_BUS_NO_RESULT,
-                            &GatewayConnection::method_ignore_match, 0),
+                            &GatewayConnection::method_ignore_match, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("RemoveMatch", SD_BUS_ARGS("s", rule), SD_BUS_NO_RESULT,
-                            &GatewayConnection::method_ignore_match, 0),
-    SD_BUS_METHOD_WITH_ARGS("GetId", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", id), &GatewayConnection::method_get_id, 0),
+                            &GatewayConnection::method_ignore_match, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetId", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", id), &GatewayConnection::method_get_id, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetNameOwner", SD_BUS_ARGS("s", name), SD_BUS_RESULT("s", owner),
-                            &GatewayConnection::method_get_name_owner, 0),
+                            &GatewayConnection::method_get_name_owner, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 

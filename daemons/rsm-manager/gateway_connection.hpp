@@ -41,6 +41,8 @@ public:
     std::chrono::steady_clock::time_point accepted_at() const { return accepted_at_; }
     // Called by the server just before it destroys this connection.
     void abort_pending(const char* error_name, const std::string& message);
+    // Shuts the socket for reading (the server is about to close it).
+    void stop_reading();
 
 private:
     enum class PendingKind { none, credentials, password, conversation };
@@ -87,6 +89,7 @@ private:
     BusPtr bus_;
     SlotPtr gateway_slot_, dbus_slot_, disconnect_slot_;
     EventSourcePtr login_deadline_;
+    EventSourcePtr start_processing_;
     bool said_hello_ = false;
 
     LoginState state_ = LoginState::unauthenticated;

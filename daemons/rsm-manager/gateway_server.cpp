@@ -50,6 +50,9 @@ void GatewayServer::schedule_collect() { sd_event_source_set_enabled(collect_sou
 void GatewayServer::request_close(uint64_t id, std::string_view reason) {
     auto node = connections_.extract(id);
     if (node.empty()) return;
+    // Read nothing more from this peer: what it sends after this point is
+    // not served (replies already queued are still flushed on close).
+    node.mapped()->stop_reading();
     log::debug("Closing gateway connection", {{"RSM_GATEWAY_CONNECTION", std::to_string(id)},
                                                {"RSM_REASON", std::string(reason)}});
     closing_.push_back(std::move(node.mapped()));

@@ -38,6 +38,26 @@ BusPtr make_bus(UniqueFd fd, sd_event* event, bool server) {
 BusPtr make_server(UniqueFd fd, sd_event* event) { return make_bus(std::move(fd), event, true); }
 BusPtr make_client(UniqueFd fd, sd_event* event) { return make_bus(std::move(fd), event, false); }
 
+namespace {
+
+int on_post_process(sd_event_source* source, void* userdata) {
+    auto* bus = static_cast<sd_bus*>(userdata);
+    int r;
+    while ((r = sd_bus_process(bus, nullptr)) > 0) {
+    }
+    if (r < 0 || sd_bus_is_open(bus) <= 0 || sd_bus_is_ready(bus) > 0)
+        sd_event_source_set_enabled(source, SD_EVENT_OFF);
+    return 0;
+}
+
+}  // namespace
+
+EventSourcePtr process_until_running(sd_bus* bus, sd_event* event) {
+    sd_event_source* s = nullptr;
+    check(sd_event_add_post(event, &s, &on_post_process, bus), "sd_event_add_post");
+    return EventSourcePtr{s};
+}
+
 std::string read_string(sd_bus_message* m) {
     const char* s = nullptr;
     int r = sd_bus_message_read_basic(m, 's', &s);

@@ -19,6 +19,15 @@ BusPtr make_server(UniqueFd fd, sd_event* event);
 // The client side (no Hello: there is no bus daemon). Takes ownership of `fd`.
 BusPtr make_client(UniqueFd fd, sd_event* event);
 
+// Works around sd-bus (252) leaving a server connection's first message
+// unprocessed when it arrives in the same read as the client's BEGIN: the
+// bus turns "running" inside the read, but nothing wakes the event loop for
+// the message already queued, so the call waits for the next unrelated event.
+// The returned post source processes the bus after every loop iteration until
+// it is running with an empty queue, then turns itself off. Keep it as long
+// as the bus.
+EventSourcePtr process_until_running(sd_bus* bus, sd_event* event);
+
 // A reference to a string argument read from a message; valid while the
 // message lives. Throws BusError(InvalidArgument) on a read error.
 std::string read_string(sd_bus_message* m);

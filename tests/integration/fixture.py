@@ -113,7 +113,7 @@ class ManagerTestCase(dbusmock.DBusTestCase):
             except subprocess.TimeoutExpired:
                 self.activator.kill()
                 self.activator.wait()
-        if self._outcome_failed():
+        if self._outcome_failed() or os.environ.get("RSM_TEST_SHOW_LOG"):
             print(self.read_log())
 
     def _outcome_failed(self):

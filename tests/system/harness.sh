@@ -54,12 +54,16 @@ ct_install "$builddir" || { ct_journal 100; _h_fail "rsm installs into the conta
 # The scenario and lib.sh go into the overlay (the container's /tmp is private).
 ct_put "$here/lib.sh" /var/lib/rsm-systest/lib.sh || _h_fail "copy lib.sh into the container"
 ct_put "$scenario" "/var/lib/rsm-systest/$name" || _h_fail "copy $name into the container"
+# The Python checks and helpers the scenarios run (the source tree itself may
+# live where the container cannot see it, e.g. under the host's /tmp).
+source_root=/var/lib/rsm-systest/src
+ct_put "$here/.." "$source_root/tests" || _h_fail "copy the test sources into the container"
 
 out=$CT_STATE/scenario.tap
 echo "# running $name inside $CT_NAME"
 # In the background + wait, so that INT/TERM run the teardown at once.
 (
-    ct_exec RSM_SYSTEST_LIB=/var/lib/rsm-systest/lib.sh \
+    ct_exec RSM_SYSTEST_LIB=/var/lib/rsm-systest/lib.sh RSM_SOURCE_ROOT="$source_root" \
         timeout --kill-after=10 "${RSM_SYSTEST_TIMEOUT:-240}" \
         bash "/var/lib/rsm-systest/$name" </dev/null 2>&1 | tee "$out"
     exit "${PIPESTATUS[0]}"
