@@ -14,10 +14,6 @@ void ChildReaper::watch(pid_t pid, std::string name, std::function<void(const si
     children_[pid] = Child{std::move(name), std::move(on_exit), EventSourcePtr{raw}};
 }
 
-void ChildReaper::forget_callback(pid_t pid) {
-    if (auto it = children_.find(pid); it != children_.end()) it->second.on_exit = nullptr;
-}
-
 int ChildReaper::on_child(sd_event_source*, const siginfo_t* si, void* userdata) {
     auto* self = static_cast<ChildReaper*>(userdata);
     auto node = self->children_.extract(si->si_pid);

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <string>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
@@ -19,10 +20,6 @@ public:
     // Watches `pid`; `on_exit` (may be empty) runs once with the siginfo
     // si_code/si_status when it exits. Requires SIGCHLD blocked (main does).
     void watch(pid_t pid, std::string name, std::function<void(const siginfo_t&)> on_exit = {});
-    // Forgets the exit callback of `pid` (its owner is going away); the child
-    // is still reaped.
-    void forget_callback(pid_t pid);
-    std::size_t size() const { return children_.size(); }
 
 private:
     struct Child {

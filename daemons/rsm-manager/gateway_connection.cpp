@@ -202,15 +202,13 @@ void GatewayConnection::on_login_result(LoginResult result) {
     f.push_back({"RSM_UID", std::to_string(uid_)});
     log::notice("Login succeeded for user '" + user_ + "' (" + login_method_ + ")", f);
 
-    MessagePtr call = std::move(pending_call_);
-    PendingKind kind = std::exchange(pending_kind_, PendingKind::none);
-    if (!call) return;
-    if (kind == PendingKind::conversation) {
-        pending_call_ = std::move(call);
-        pending_kind_ = PendingKind::conversation;
+    if (!pending_call_) return;
+    if (pending_kind_ == PendingKind::conversation) {
         reply_conversation_state("authenticated", result.messages);
         return;
     }
+    MessagePtr call = std::move(pending_call_);
+    const PendingKind kind = std::exchange(pending_kind_, PendingKind::none);
     sd_bus_message* raw = nullptr;
     if (sd_bus_message_new_method_return(call.get(), &raw) < 0) return;
     MessagePtr reply{raw};

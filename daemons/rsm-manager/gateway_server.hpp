@@ -40,8 +40,6 @@ public:
     // New settings apply to new connections and new logins.
     void reconfigure(GatewaySettings settings, config::Throttle throttle);
 
-    std::size_t connection_count() const { return connections_.size(); }
-
     // Closes a connection after the current dispatch (its pending replies are
     // flushed first).
     void request_close(uint64_t id, std::string_view reason);

@@ -10,7 +10,6 @@
 // RSM_DEBUG=1 is in the environment. There is no logging state to set up.
 #pragma once
 
-#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <syslog.h>
