@@ -13,6 +13,7 @@
 #include "login_conversation.hpp"
 #include "pam/login_request.hpp"
 #include "pam/pam_error.hpp"
+#include "protocol/validate.hpp"
 #include "util/log.hpp"
 
 namespace rsm::session {
@@ -192,8 +193,8 @@ int Executor::login(sd_bus_message* m) {
     } else if (items.uid) {
         throw BusError(err::invalid_argument, "Item 'uid' is only for mode 'account'");
     }
-    if (!pam::valid_user_name(user)) throw BusError(err::invalid_argument, "Invalid user name");
-    if (!pam::valid_password(password)) throw BusError(err::invalid_argument, "Invalid password");
+    if (auto e = protocol::validate_user_name(user)) throw BusError(err::invalid_argument, "user: " + *e);
+    if (auto e = protocol::validate_password(password)) throw BusError(err::invalid_argument, "password: " + *e);
     if (*mode != pam::LoginMode::password && !password.empty())
         throw BusError(err::invalid_argument, std::string("A password makes no sense in mode '") + mode_name + "'");
 
@@ -252,7 +253,7 @@ int Executor::login(sd_bus_message* m) {
 
     std::string canonical = h->user();
     if (canonical.empty()) canonical = user;
-    if (!pam::valid_user_name(canonical))
+    if (protocol::validate_user_name(canonical))
         throw failed(pam::Step::authenticate, PAM_USER_UNKNOWN);  // a module renamed the user to garbage
     // A module may have mapped the name (PAM_USER): the rules apply to the
     // account really logged in.

@@ -13,7 +13,6 @@ constexpr std::array<std::pair<LoginMode, const char*>, 3> mode_names{{
 }};
 
 constexpr bool ascii_lower_or_digit(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-constexpr bool ascii_alnum(char c) { return ascii_lower_or_digit(c) || (c >= 'A' && c <= 'Z'); }
 
 }  // namespace
 
@@ -29,24 +28,11 @@ std::optional<LoginMode> login_mode_from_string(std::string_view s) noexcept {
     return std::nullopt;
 }
 
-bool valid_user_name(std::string_view s) noexcept {
-    if (s.empty() || s.size() > 32 || s.front() == '-') return false;
-    if (s.back() == '$') s.remove_suffix(1);
-    if (s.empty()) return false;
-    for (char c : s)
-        if (!ascii_alnum(c) && c != '.' && c != '_' && c != '-') return false;
-    return true;
-}
-
 bool valid_service_name(std::string_view s) noexcept {
     if (s.empty() || s.size() > 64 || s.front() == '.') return false;
     for (char c : s)
         if (!ascii_lower_or_digit(c) && c != '.' && c != '_' && c != '-') return false;
     return true;
-}
-
-bool valid_password(std::string_view s) noexcept {
-    return s.size() <= max_password_size && s.find('\0') == std::string_view::npos;
 }
 
 }  // namespace rsm::pam

@@ -8,19 +8,16 @@
 
 namespace rsm::pam {
 
+// User names and passwords are checked with rsm::protocol's validators (the
+// rules documented in org.rsm.Gateway1.xml), not here.
+
 // How Login runs the PAM stack (see dbus/org.rsm.Executor1.xml).
 enum class LoginMode { password, conversation, account };
 const char* to_string(LoginMode m) noexcept;
 std::optional<LoginMode> login_mode_from_string(std::string_view s) noexcept;
 
-// 1-32 characters of [a-zA-Z0-9._-], optionally ending in '$' (counted),
-// not starting with '-'.
-bool valid_user_name(std::string_view s) noexcept;
 // A file name in /etc/pam.d: 1-64 characters of [a-z0-9._-], not starting
 // with '.' (no "..", no hidden files).
 bool valid_service_name(std::string_view s) noexcept;
-// At most 512 bytes without NUL (UTF-8 is the gateway's business).
-inline constexpr std::size_t max_password_size = 512;
-bool valid_password(std::string_view s) noexcept;
 
 }  // namespace rsm::pam
