@@ -1,7 +1,6 @@
 #include "executor.hpp"
 
 #include <cerrno>
-#include <pwd.h>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -64,13 +63,11 @@ std::vector<std::string> read_variant_names(sd_bus_message* m, const std::string
     }
     free(raw);
     bus::check(sd_bus_message_exit_container(m), "exit variant");
-    // User and group names from rsm.toml (already validated by the config
-    // loader): bounded, no control characters (group names may hold spaces).
-    for (const auto& n : out) {
-        bool ok = !n.empty() && n.size() <= 256;
-        for (unsigned char c : n) ok = ok && c >= 0x20 && c != 0x7f;
-        if (!ok) throw BusError(err::invalid_argument, "Item '" + key + "' holds an invalid name");
-    }
+    // User and group names from rsm.toml, already validated by the config
+    // loader; group names are the more liberal rule and cover both.
+    for (const auto& n : out)
+        if (auto e = protocol::validate_group_name(n))
+            throw BusError(err::invalid_argument, "Item '" + key + "': " + *e);
     return out;
 }
 
@@ -126,23 +123,9 @@ Items read_items(sd_bus_message* m) {
     return items;
 }
 
-std::optional<uid_t> lookup_uid(const std::string& name) {
-    long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
-    std::vector<char> buf(hint > 0 ? static_cast<size_t>(hint) : 16384);
-    passwd pw{};
-    passwd* found = nullptr;
-    int r;
-    while ((r = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found)) == ERANGE && buf.size() < (1U << 20))
-        buf.resize(buf.size() * 2);
-    if (r != 0 || !found) return std::nullopt;
-    return pw.pw_uid;
-}
-
-// Throws LoginDenied when rsm's [access] rules refuse an existing user.
-void check_access(const config::Access& rules, const std::string& user, const log::Fields& fields) {
-    auto info = access::lookup_user(user);
-    if (!info) return;
-    if (auto why = access::check_login_allowed(rules, *info)) {
+// Throws LoginDenied when rsm's [access] rules refuse `user`.
+void enforce_access(const config::Access& rules, const access::UserInfo& user, const log::Fields& fields) {
+    if (auto why = access::check_login_allowed(rules, user)) {
         auto logged = fields;
         logged.push_back({"RSM_ERROR", *why});
         log::notice("Login refused by access rules: " + *why, logged);
@@ -182,14 +165,16 @@ int Executor::login(sd_bus_message* m) {
     login_called_ = true;
     const auto mode = pam::login_mode_from_string(mode_name);
     if (!mode) throw BusError(err::invalid_argument, "Unknown login mode '" + mode_name + "'");
+    // The account as NSS knows it (nullopt for an unknown name).
+    std::optional<access::UserInfo> known;
     if (*mode == pam::LoginMode::account) {
         // Peer-credential login: the manager knows the uid; the name is ours to find.
         if (!items.uid || !user.empty())
             throw BusError(err::invalid_argument, "Mode 'account' takes item 'uid' and an empty user");
-        auto info = access::lookup_user(static_cast<uid_t>(*items.uid));
-        if (!info)
+        known = access::lookup_user(static_cast<uid_t>(*items.uid));
+        if (!known)
             throw BusError(err::no_such_user, "uid " + std::to_string(*items.uid) + " has no passwd entry");
-        user = info->name;
+        user = known->name;
     } else if (items.uid) {
         throw BusError(err::invalid_argument, "Item 'uid' is only for mode 'account'");
     }
@@ -207,7 +192,8 @@ int Executor::login(sd_bus_message* m) {
     // Authorize: rsm's own rules before PAM, so a refused user's password
     // is never checked (no oracle). An unknown user goes on to PAM and fails
     // there exactly like a wrong password (no enumeration).
-    check_access(items.access, user, fields);
+    if (!known) known = access::lookup_user(user);
+    if (known) enforce_access(items.access, *known, fields);
 
     // Act: run the stack. The conversation lives for this call only; the
     // handle forgets it before it is kept.
@@ -257,22 +243,22 @@ int Executor::login(sd_bus_message* m) {
         throw failed(pam::Step::authenticate, PAM_USER_UNKNOWN);  // a module renamed the user to garbage
     // A module may have mapped the name (PAM_USER): the rules apply to the
     // account really logged in.
-    if (canonical != user) check_access(items.access, canonical, fields);
-    const auto uid = lookup_uid(canonical);
-    if (!uid) {
+    const auto account = access::lookup_user(canonical);
+    if (!account) {
         log::error("Authenticated user has no passwd entry", fields);
         throw BusError(err::no_such_user, "User '" + canonical + "' has no passwd entry");
     }
+    if (canonical != user) enforce_access(items.access, *account, fields);
     h->set_conversation(nullptr);
     pam_ = std::move(h);
 
     // Reply.
-    fields.push_back({"RSM_UID", std::to_string(*uid)});
+    fields.push_back({"RSM_UID", std::to_string(account->uid)});
     log::info("Login of user '" + canonical + "' succeeded", fields);
     sd_bus_message* raw = nullptr;
     bus::check(sd_bus_message_new_method_return(m, &raw), "sd_bus_message_new_method_return");
     MessagePtr reply{raw};
-    bus::check(sd_bus_message_append(reply.get(), "us", static_cast<std::uint32_t>(*uid), canonical.c_str()),
+    bus::check(sd_bus_message_append(reply.get(), "us", static_cast<std::uint32_t>(account->uid), canonical.c_str()),
                "append reply");
     bus::check(sd_bus_message_open_container(reply.get(), 'a', "(us)"), "open a(us)");
     for (const auto& p : conv.messages())
