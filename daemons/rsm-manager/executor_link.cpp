@@ -176,11 +176,12 @@ void ExecutorLink::login(const LoginRequest& req, std::function<void(LoginResult
     if (r >= 0 && req.mode == "account") r = sd_bus_message_append(m.get(), "{sv}", "uid", "u", req.uid);
     if (r >= 0 && req.conversation_timeout_usec)
         r = sd_bus_message_append(m.get(), "{sv}", "conversation_timeout_usec", "t", req.conversation_timeout_usec);
-    if (r >= 0) r = sd_bus_message_append(m.get(), "{sv}", "allow_root", "b", static_cast<int>(req.allow_root));
-    if (r >= 0) r = append_strings_dict_entry(m.get(), "allowed_users", req.allowed_users);
-    if (r >= 0) r = append_strings_dict_entry(m.get(), "denied_users", req.denied_users);
-    if (r >= 0) r = append_strings_dict_entry(m.get(), "allowed_groups", req.allowed_groups);
-    if (r >= 0) r = append_strings_dict_entry(m.get(), "denied_groups", req.denied_groups);
+    const config::Access& a = req.access;
+    if (r >= 0) r = sd_bus_message_append(m.get(), "{sv}", "allow_root", "b", static_cast<int>(a.allow_root));
+    if (r >= 0) r = append_strings_dict_entry(m.get(), "allowed_users", a.allowed_users);
+    if (r >= 0) r = append_strings_dict_entry(m.get(), "denied_users", a.denied_users);
+    if (r >= 0) r = append_strings_dict_entry(m.get(), "allowed_groups", a.allowed_groups);
+    if (r >= 0) r = append_strings_dict_entry(m.get(), "denied_groups", a.denied_groups);
     if (r >= 0) r = sd_bus_message_close_container(m.get());
     bus::check(r, "building Login call");
 

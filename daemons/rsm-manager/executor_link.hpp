@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "child_reaper.hpp"
+#include "config/config.hpp"
 #include "util/handles.hpp"
 
 namespace rsm::manager {
@@ -44,8 +45,7 @@ struct LoginRequest {
     std::string gateway;
     uint64_t conversation_timeout_usec = 0;
     // Access rules the executor applies before PAM (NSS lookups run there).
-    bool allow_root = false;
-    std::vector<std::string> allowed_users, denied_users, allowed_groups, denied_groups;
+    config::Access access;
 };
 
 class ExecutorLink {

@@ -31,11 +31,6 @@ const char* to_string(LoginState s) {
 
 namespace {
 
-// PAM answers and passwords share one limit (see Gateway1.xml).
-void check_secret(std::string_view what, std::string_view s) {
-    if (auto e = protocol::validate_password(s)) throw BusError(err::invalid_argument, std::string(what) + ": " + *e);
-}
-
 int append_messages(sd_bus_message* reply, const std::vector<PamMessage>& messages) {
     int r = sd_bus_message_open_container(reply, 'a', "(us)");
     for (const auto& p : messages)
@@ -138,6 +133,17 @@ void GatewayConnection::drop_executor() {
 // ---------------------------------------------------------------------------
 // Login machinery
 
+void GatewayConnection::begin_named_login(std::string method, std::string user, protocol::ClientInfo client) {
+    login_method_ = std::move(method);
+    attempted_user_ = std::move(user);
+    client_ = std::move(client);
+    if (auto wait = server_.throttled_for(throttle_source())) {
+        log::warning("Login refused: source throttled", audit_fields());
+        throw BusError(err::throttled, "too many failed logins from " + throttle_source() + "; try again in " +
+                                           std::to_string(wait->count()) + " s");
+    }
+}
+
 void GatewayConnection::start_login(sd_bus_message* call, PendingKind kind, LoginRequest request) {
     const auto& s = server_.settings();
     request.pam_service = s.pam_service;
@@ -145,11 +151,7 @@ void GatewayConnection::start_login(sd_bus_message* call, PendingKind kind, Logi
     request.gateway = client_.gateway;
     request.conversation_timeout_usec =
         std::chrono::duration_cast<std::chrono::microseconds>(s.login_timeout).count();
-    request.allow_root = s.allow_root;
-    request.allowed_users = s.allowed_users;
-    request.denied_users = s.denied_users;
-    request.allowed_groups = s.allowed_groups;
-    request.denied_groups = s.denied_groups;
+    request.access = s.access;
 
     ExecutorLink::Callbacks callbacks;
     callbacks.on_conversation = [this](std::vector<PamMessage> prompts) { on_conversation(std::move(prompts)); };
@@ -288,18 +290,11 @@ int GatewayConnection::method_login_with_password(sd_bus_message* m, void* userd
         std::string password = bus::read_string(m);
         protocol::ClientInfo client = protocol::read_client_info(m);
         if (auto e = protocol::validate_user_name(user)) throw BusError(err::invalid_argument, "user: " + *e);
-        check_secret("password", password);
-        self->login_method_ = "password";
-        self->attempted_user_ = user;
-        self->client_ = std::move(client);
-        if (auto wait = self->server_.throttled_for(self->throttle_source())) {
-            log::warning("Password login refused: source throttled", self->audit_fields());
-            throw BusError(err::throttled, "too many failed logins from " + self->throttle_source() +
-                                               "; try again in " + std::to_string(wait->count()) + " s");
-        }
+        if (auto e = protocol::validate_password(password)) throw BusError(err::invalid_argument, "password: " + *e);
+        self->begin_named_login("password", std::move(user), std::move(client));
         LoginRequest req;
         req.mode = "password";
-        req.user = user;
+        req.user = self->attempted_user_;
         req.password = std::move(password);
         self->start_login(m, PendingKind::password, std::move(req));
         return 1;
@@ -313,15 +308,10 @@ int GatewayConnection::method_begin_login(sd_bus_message* m, void* userdata, sd_
         std::string user = bus::read_string(m);
         protocol::ClientInfo client = protocol::read_client_info(m);
         if (auto e = protocol::validate_user_name(user)) throw BusError(err::invalid_argument, "user: " + *e);
-        self->login_method_ = "conversation";
-        self->attempted_user_ = user;
-        self->client_ = std::move(client);
-        if (auto wait = self->server_.throttled_for(self->throttle_source()))
-            throw BusError(err::throttled, "too many failed logins from " + self->throttle_source() +
-                                               "; try again in " + std::to_string(wait->count()) + " s");
+        self->begin_named_login("conversation", std::move(user), std::move(client));
         LoginRequest req;
         req.mode = "conversation";
-        req.user = user;
+        req.user = self->attempted_user_;
         self->start_login(m, PendingKind::conversation, std::move(req));
         return 1;
     });
@@ -345,7 +335,8 @@ int GatewayConnection::method_continue_login(sd_bus_message* m, void* userdata, 
             throw BusError(err::invalid_argument, "answers: expected " + std::to_string(self->prompts_outstanding_) +
                                                       " answers (one per prompt), got " +
                                                       std::to_string(answers.size()));
-        for (const auto& a : answers) check_secret("answer", a);
+        for (const auto& a : answers)
+            if (auto e = protocol::validate_answer(a)) throw BusError(err::invalid_argument, "answer: " + *e);
         self->pending_call_ = ref_message(m);
         self->pending_kind_ = PendingKind::conversation;
         self->executor_->answer_conversation(answers);

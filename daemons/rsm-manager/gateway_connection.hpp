@@ -71,6 +71,9 @@ private:
     static const sd_bus_vtable dbus_vtable[];
 
     void require_no_login(const char* method) const;
+    // Records who a password or conversation login is for and from where;
+    // throws Throttled if that source is locked out.
+    void begin_named_login(std::string method, std::string user, protocol::ClientInfo client);
     void start_login(sd_bus_message* call, PendingKind kind, LoginRequest request);
     void on_login_result(LoginResult result);
     void on_conversation(std::vector<PamMessage> prompts);

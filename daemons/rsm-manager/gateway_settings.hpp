@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
+
 namespace rsm::manager {
 
 struct GatewaySettings {
@@ -16,8 +18,7 @@ struct GatewaySettings {
     std::size_t max_unauthenticated = 64;
 
     std::string pam_service = "rsm";
-    bool allow_root = false;
-    std::vector<std::string> allowed_users, denied_users, allowed_groups, denied_groups;
+    config::Access access;  // passed to executors, which apply it
 
     std::string executor_path;  // rsm-session
     std::string runtime_dir;    // /run/rsm

@@ -77,18 +77,13 @@ manager::GatewaySettings gateway_settings(const config::Config& cfg, const Optio
     s.max_connections = cfg.gateway.max_connections;
     s.max_unauthenticated = cfg.gateway.max_unauthenticated;
     s.pam_service = cfg.pam.service;
-    s.allow_root = cfg.access.allow_root;
-    s.allowed_users = cfg.access.allowed_users;
-    s.denied_users = cfg.access.denied_users;
-    s.allowed_groups = cfg.access.allowed_groups;
-    s.denied_groups = cfg.access.denied_groups;
+    s.access = cfg.access;
     s.executor_path = o.executor;
     s.runtime_dir = o.runtime_dir;
     s.version = RSM_VERSION;
     return s;
 }
 
-const config::Throttle& throttle_settings(const config::Config& cfg) { return cfg.throttle; }
 
 // The one listening socket systemd (or systemd-socket-activate) passed us.
 UniqueFd take_listen_socket() {
@@ -142,7 +137,7 @@ int on_reload(sd_event_source*, const signalfd_siginfo*, void* userdata) {
     sd_notify(0, "RELOADING=1");
     try {
         config::Config cfg = config::load(d->options.config_paths);
-        d->server->reconfigure(gateway_settings(cfg, d->options), throttle_settings(cfg));
+        d->server->reconfigure(gateway_settings(cfg, d->options), cfg.throttle);
         log::notice("Configuration reloaded");
     } catch (const std::exception& e) {
         log::error(std::string("Configuration not reloaded, keeping the old one: ") + e.what());
@@ -163,7 +158,7 @@ int run(Daemon& d) {
     bus::check(sd_event_add_signal(event.get(), nullptr, SIGHUP, on_reload, &d), "SIGHUP");
 
     manager::ChildReaper reaper(event.get());
-    manager::GatewayServer server(event.get(), reaper, gateway_settings(cfg, d.options), throttle_settings(cfg),
+    manager::GatewayServer server(event.get(), reaper, gateway_settings(cfg, d.options), cfg.throttle,
                                   std::move(listen_fd));
     d.server = &server;
 
