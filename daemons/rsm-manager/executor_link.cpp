@@ -110,11 +110,31 @@ ExecutorLink::ExecutorLink(Token, pid_t pid, BusPtr bus, Callbacks callbacks)
                                    "org.freedesktop.DBus.Local", "Disconnected", &ExecutorLink::on_disconnected, this),
                "sd_bus_match_signal");
     disconnect_slot_.reset(slot);
+    slot = nullptr;
+    bus::check(sd_bus_match_signal(bus_.get(), &slot, nullptr, names::executor_path, names::executor_interface,
+                                   "StateChanged", &ExecutorLink::on_state_changed_signal, this),
+               "sd_bus_match_signal(StateChanged)");
+    state_slot_.reset(slot);
+    slot = nullptr;
+    bus::check(sd_bus_match_signal(bus_.get(), &slot, nullptr, names::executor_path, names::executor_interface,
+                                   "SessionEnded", &ExecutorLink::on_session_ended_signal, this),
+               "sd_bus_match_signal(SessionEnded)");
+    ended_slot_.reset(slot);
     start_processing_ = bus::process_until_running(bus_.get(), sd_bus_get_event(bus_.get()));
 }
 
+std::unique_ptr<ExecutorLink> ExecutorLink::adopt(sd_event* event, UniqueFd fd, pid_t pid, Callbacks callbacks) {
+    BusPtr bus = bus::make_server(std::move(fd), event);
+    return std::make_unique<ExecutorLink>(Token{}, pid, std::move(bus), std::move(callbacks));
+}
+
+int ExecutorLink::fd() const { return sd_bus_get_fd(bus_.get()); }
+
 ExecutorLink::~ExecutorLink() {
     // Drop slots before the bus so no callback can reach a half-destroyed link.
+    calls_.clear();
+    state_slot_.reset();
+    ended_slot_.reset();
     start_processing_.reset();
     login_slot_.reset();
     disconnect_slot_.reset();
@@ -126,6 +146,7 @@ ExecutorLink::~ExecutorLink() {
 void ExecutorLink::detach() {
     callbacks_ = {};
     login_done_ = nullptr;
+    calls_.clear();
 }
 
 int ExecutorLink::on_converse(sd_bus_message* m, void* userdata, sd_bus_error* error) {
@@ -232,6 +253,218 @@ int ExecutorLink::on_disconnected(sd_bus_message*, void* userdata, sd_bus_error*
     auto* self = static_cast<ExecutorLink*>(userdata);
     log::debug("Executor link closed", {{"RSM_CHILD_PID", std::to_string(self->pid_)}});
     if (self->callbacks_.on_disconnect) self->callbacks_.on_disconnect();
+    return 0;
+}
+
+}  // namespace rsm::manager
+
+namespace rsm::manager {
+
+namespace {
+
+int append_strv_entry(sd_bus_message* m, const char* key, const std::vector<std::string>& v) {
+    return append_strings_dict_entry(m, key, v);
+}
+
+template <class T>
+int append_entry(sd_bus_message* m, const char* key, const char* type, T value) {
+    return sd_bus_message_append(m, "{sv}", key, type, value);
+}
+
+}  // namespace
+
+void read_record_dict(sd_bus_message* m, session::Record& r) {
+    auto fail = [](const std::string& what) { throw std::runtime_error("malformed session record: " + what); };
+    if (sd_bus_message_enter_container(m, 'a', "{sv}") < 0) fail("expected a{sv}");
+    for (;;) {
+        int r0 = sd_bus_message_enter_container(m, 'e', "sv");
+        if (r0 < 0) fail("bad entry");
+        if (r0 == 0) break;
+        const char* key = nullptr;
+        if (sd_bus_message_read_basic(m, 's', &key) < 0) fail("bad key");
+        const char* contents = nullptr;
+        if (sd_bus_message_peek_type(m, nullptr, &contents) < 0 || !contents) fail("bad variant");
+        const std::string k = key;
+        const std::string t = contents;
+        auto read_s = [&](std::string& out) {
+            const char* v = nullptr;
+            if (t != "s" || sd_bus_message_read(m, "v", "s", &v) < 0) fail(k + ": expected s");
+            out = v;
+        };
+        auto read_u = [&](uint32_t& out) {
+            if (t != "u" || sd_bus_message_read(m, "v", "u", &out) < 0) fail(k + ": expected u");
+        };
+        auto read_t = [&](uint64_t& out) {
+            if (t != "t" || sd_bus_message_read(m, "v", "t", &out) < 0) fail(k + ": expected t");
+        };
+        if (k == "session_id") read_s(r.id);
+        else if (k == "uid") read_u(r.uid);
+        else if (k == "user") read_s(r.user);
+        else if (k == "type") read_s(r.type);
+        else if (k == "state") {
+            std::string st;
+            read_s(st);
+            auto parsed = session::state_from_string(st);
+            if (!parsed) fail("state: unknown state '" + st + "'");
+            r.state = *parsed;
+        } else if (k == "display") read_s(r.display);
+        else if (k == "display_number") {
+            uint32_t n = 0;
+            read_u(n);
+            r.display_number = static_cast<int>(n);
+        } else if (k == "leader_pid") read_u(r.leader_pid);
+        else if (k == "executor_pid") read_u(r.executor_pid);
+        else if (k == "logind_session") read_s(r.logind_session);
+        else if (k == "desktop") read_s(r.desktop);
+        else if (k == "width") read_u(r.width);
+        else if (k == "height") read_u(r.height);
+        else if (k == "depth") read_u(r.depth);
+        else if (k == "client_address") read_s(r.client_address);
+        else if (k == "client_name") read_s(r.client_name);
+        else if (k == "created_usec") read_t(r.created_usec);
+        else if (k == "connected_usec") read_t(r.connected_usec);
+        else if (k == "disconnected_usec") read_t(r.disconnected_usec);
+        else if (sd_bus_message_skip(m, "v") < 0) fail(k + ": cannot skip");
+        if (sd_bus_message_exit_container(m) < 0) fail("bad entry end");
+    }
+    if (sd_bus_message_exit_container(m) < 0) fail("bad dictionary end");
+}
+
+void ExecutorLink::call(const char* method, const std::function<int(sd_bus_message*)>& append, uint64_t timeout_usec,
+                        bool wants_record, std::function<void(ExecutorReply)> done) {
+    sd_bus_message* raw = nullptr;
+    bus::check(sd_bus_message_new_method_call(bus_.get(), &raw, nullptr, names::executor_path,
+                                              names::executor_interface, method),
+               method);
+    MessagePtr m{raw};
+    if (append) bus::check(append(m.get()), method);
+    auto pending = std::make_unique<PendingCall>(PendingCall{this, nullptr, wants_record, std::move(done)});
+    sd_bus_slot* slot = nullptr;
+    bus::check(sd_bus_call_async(bus_.get(), &slot, m.get(), &ExecutorLink::on_call_reply, pending.get(),
+                                 timeout_usec),
+               method);
+    pending->slot.reset(slot);
+    calls_.push_back(std::move(pending));
+}
+
+int ExecutorLink::on_call_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
+    auto* pending = static_cast<PendingCall*>(userdata);
+    ExecutorLink* self = pending->link;
+    ExecutorReply reply;
+    if (const sd_bus_error* e = sd_bus_message_get_error(m)) {
+        std::string name = e->name ? e->name : names::error::failed;
+        if (name.rfind("org.rsm.Error.", 0) != 0) {
+            reply.error_name = names::error::failed;
+            reply.error_message = std::string("session process failed: ") + (e->message ? e->message : name);
+        } else {
+            reply.error_name = std::move(name);
+            reply.error_message = e->message ? e->message : "";
+        }
+    } else {
+        reply.ok = true;
+        reply.message = ref_message(m);
+        if (pending->wants_record) {
+            try {
+                read_record_dict(m, reply.record);
+            } catch (const std::exception& ex) {
+                reply.ok = false;
+                reply.error_name = names::error::failed;
+                reply.error_message = ex.what();
+            }
+        }
+    }
+    auto done = std::move(pending->done);
+    // Forget the call before running `done`, which may destroy the link.
+    for (auto it = self->calls_.begin(); it != self->calls_.end(); ++it)
+        if (it->get() == pending) {
+            // sd-bus holds its own reference while this callback runs.
+            self->calls_.erase(it);
+            break;
+        }
+    if (done) done(std::move(reply));
+    return 1;
+}
+
+void ExecutorLink::start_session(const std::string& session_id, const StartSessionParams& p, uint64_t timeout_usec,
+                                 std::function<void(ExecutorReply)> done) {
+    call("StartSession", [&](sd_bus_message* m) {
+        int r = sd_bus_message_append(m, "s", session_id.c_str());
+        if (r >= 0) r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0) r = append_entry(m, "type", "s", p.type.c_str());
+        if (r >= 0) r = append_entry(m, "protocol", "s", p.protocol.c_str());
+        if (r >= 0) r = append_strv_entry(m, "display_argv", p.display_argv);
+        if (r >= 0) r = append_entry(m, "display_number", "u", p.display_number);
+        if (r >= 0) r = append_entry(m, "display_socket", "s", p.display_socket.c_str());
+        if (r >= 0) r = append_entry(m, "xauthority", "s", p.xauthority.c_str());
+        if (r >= 0) r = append_strv_entry(m, "session_argv", p.session_argv);
+        if (r >= 0) r = append_strv_entry(m, "reconnect_argv", p.reconnect_argv);
+        if (r >= 0) r = append_entry(m, "desktop", "s", p.desktop.c_str());
+        if (r >= 0) r = append_entry(m, "width", "u", p.width);
+        if (r >= 0) r = append_entry(m, "height", "u", p.height);
+        if (r >= 0) r = append_entry(m, "depth", "u", p.depth);
+        if (r >= 0) r = append_entry(m, "client_address", "s", p.client_address.c_str());
+        if (r >= 0) r = append_entry(m, "client_name", "s", p.client_name.c_str());
+        if (r >= 0) r = append_entry(m, "startup_timeout_usec", "t", p.startup_timeout_usec);
+        if (r >= 0) r = append_entry(m, "idle_timeout_usec", "t", p.idle_timeout_usec);
+        if (r >= 0) r = append_entry(m, "disconnected_timeout_usec", "t", p.disconnected_timeout_usec);
+        if (r >= 0) r = append_entry(m, "max_lifetime_usec", "t", p.max_lifetime_usec);
+        if (r >= 0) r = append_entry(m, "manager_pid", "u", static_cast<uint32_t>(getpid()));
+        if (r >= 0) r = sd_bus_message_close_container(m);
+        return r;
+    }, timeout_usec, true, std::move(done));
+}
+
+void ExecutorLink::connect(const std::string& client_address, const std::string& client_name,
+                           std::function<void(ExecutorReply)> done) {
+    call("Connect", [&](sd_bus_message* m) {
+        int r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && !client_address.empty()) r = append_entry(m, "client_address", "s", client_address.c_str());
+        if (r >= 0 && !client_name.empty()) r = append_entry(m, "client_name", "s", client_name.c_str());
+        if (r >= 0) r = sd_bus_message_close_container(m);
+        return r;
+    }, 30'000'000, false, std::move(done));
+}
+
+void ExecutorLink::attach(std::function<void(ExecutorReply)> done) {
+    call("Attach", [](sd_bus_message* m) { return sd_bus_message_append(m, "u", static_cast<uint32_t>(getpid())); },
+         30'000'000, true, std::move(done));
+}
+
+void ExecutorLink::disconnect() {
+    try {
+        call("Disconnect", nullptr, 30'000'000, false, nullptr);
+    } catch (const std::exception& e) {
+        log::warning("Could not ask an executor to disconnect", {{"RSM_ERROR", e.what()}});
+    }
+}
+
+void ExecutorLink::terminate() {
+    try {
+        call("Terminate", nullptr, 30'000'000, false, nullptr);
+    } catch (const std::exception& e) {
+        log::warning("Could not ask an executor to terminate", {{"RSM_ERROR", e.what()}});
+    }
+}
+
+int ExecutorLink::on_state_changed_signal(sd_bus_message* m, void* userdata, sd_bus_error*) {
+    auto* self = static_cast<ExecutorLink*>(userdata);
+    session::Record r;
+    try {
+        read_record_dict(m, r);
+    } catch (const std::exception& e) {
+        log::warning("Ignoring a malformed StateChanged from an executor", {{"RSM_ERROR", e.what()}});
+        return 0;
+    }
+    if (self->callbacks_.on_state_changed) self->callbacks_.on_state_changed(r);
+    return 0;
+}
+
+int ExecutorLink::on_session_ended_signal(sd_bus_message* m, void* userdata, sd_bus_error*) {
+    auto* self = static_cast<ExecutorLink*>(userdata);
+    const char* reason = nullptr;
+    int failed = 0;
+    if (sd_bus_message_read(m, "sb", &reason, &failed) < 0) return 0;
+    if (self->callbacks_.on_session_ended) self->callbacks_.on_session_ended(reason, failed != 0);
     return 0;
 }
 

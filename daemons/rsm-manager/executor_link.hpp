@@ -14,6 +14,8 @@
 
 #include "child_reaper.hpp"
 #include "config/config.hpp"
+#include "session/record.hpp"
+#include "util/fd.hpp"
 #include "util/handles.hpp"
 
 namespace rsm::manager {
@@ -48,6 +50,33 @@ struct LoginRequest {
     config::Access access;
 };
 
+// What the manager sends with StartSession (see dbus/org.rsm.Executor1.xml).
+struct StartSessionParams {
+    std::string type, protocol;
+    std::vector<std::string> display_argv;
+    unsigned display_number = 0;
+    std::string display_socket, xauthority;
+    std::vector<std::string> session_argv, reconnect_argv;
+    std::string desktop;
+    uint32_t width = 0, height = 0, depth = 0;
+    std::string client_address, client_name;
+    uint64_t startup_timeout_usec = 0, idle_timeout_usec = 0, disconnected_timeout_usec = 0,
+             max_lifetime_usec = 0;
+};
+
+// The reply to a session call: ok, or a D-Bus error (name, message). For
+// calls that return a record, `record` holds the executor's fields.
+struct ExecutorReply {
+    bool ok = false;
+    std::string error_name, error_message;
+    session::Record record;
+    MessagePtr message;  // the reply itself (Connect: fds and details to pass on)
+};
+
+// Reads the executor's record dictionary (a{sv}) into `r`: only the keys
+// present are set. Throws std::runtime_error on a malformed dictionary.
+void read_record_dict(sd_bus_message* m, session::Record& r);
+
 class ExecutorLink {
 public:
     struct Callbacks {
@@ -56,16 +85,27 @@ public:
         std::function<void(std::vector<PamMessage>)> on_conversation;
         // The link closed (executor exited or crashed).
         std::function<void()> on_disconnect;
+        // The executor's StateChanged signal: its whole current record.
+        std::function<void(const session::Record&)> on_state_changed;
+        // The executor's SessionEnded signal (it exits right after).
+        std::function<void(const std::string& reason, bool failed)> on_session_ended;
     };
 
     // Starts `executable` with the link on fd 3. Throws std::system_error.
     static std::unique_ptr<ExecutorLink> spawn(sd_event* event, ChildReaper& reaper,
                                                const std::string& executable, Callbacks callbacks);
+    // A link to an executor this manager did not start (after a restart): a
+    // server connection on `fd`, which the caller has resynchronised
+    // (bus/link_resync.hpp). Throws std::system_error.
+    static std::unique_ptr<ExecutorLink> adopt(sd_event* event, UniqueFd fd, pid_t pid, Callbacks callbacks);
     ~ExecutorLink();
     ExecutorLink(const ExecutorLink&) = delete;
     ExecutorLink& operator=(const ExecutorLink&) = delete;
 
     pid_t pid() const { return pid_; }
+    // The link's socket (for the fd store); owned by the link.
+    int fd() const;
+    void set_callbacks(Callbacks callbacks) { callbacks_ = std::move(callbacks); }
     // Forgets every callback into the owner (which is going away); the link
     // stays open until the ExecutorLink is destroyed.
     void detach();
@@ -76,6 +116,16 @@ public:
     void fail_conversation(const char* error_name, const std::string& message);
     bool conversation_pending() const { return static_cast<bool>(pending_converse_); }
 
+    // Session calls; `done` runs once (also with an error if the link dies).
+    void start_session(const std::string& session_id, const StartSessionParams& p, uint64_t timeout_usec,
+                       std::function<void(ExecutorReply)> done);
+    void connect(const std::string& client_address, const std::string& client_name,
+                 std::function<void(ExecutorReply)> done);
+    void attach(std::function<void(ExecutorReply)> done);
+    // Fire and forget.
+    void disconnect();
+    void terminate();
+
     // Use spawn(); public only for std::make_unique.
     struct Token {};
     ExecutorLink(Token, pid_t pid, BusPtr bus, Callbacks callbacks);
@@ -85,6 +135,19 @@ private:
     static int on_converse(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int on_login_reply(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int on_disconnected(sd_bus_message* m, void* userdata, sd_bus_error* error);
+    static int on_state_changed_signal(sd_bus_message* m, void* userdata, sd_bus_error* error);
+    static int on_session_ended_signal(sd_bus_message* m, void* userdata, sd_bus_error* error);
+    static int on_call_reply(sd_bus_message* m, void* userdata, sd_bus_error* error);
+
+    struct PendingCall {
+        ExecutorLink* link;
+        SlotPtr slot;
+        bool wants_record;
+        std::function<void(ExecutorReply)> done;
+    };
+    void call(const char* method, const std::function<int(sd_bus_message*)>& append, uint64_t timeout_usec,
+              bool wants_record, std::function<void(ExecutorReply)> done);
+    void setup();
 
     pid_t pid_;
     BusPtr bus_;
@@ -95,6 +158,8 @@ private:
     EventSourcePtr start_processing_;
     MessagePtr pending_converse_;
     std::function<void(LoginResult)> login_done_;
+    SlotPtr state_slot_, ended_slot_;
+    std::vector<std::unique_ptr<PendingCall>> calls_;
 };
 
 }  // namespace rsm::manager

@@ -9,9 +9,9 @@
 
 namespace rsm::manager {
 
-GatewayServer::GatewayServer(sd_event* event, ChildReaper& reaper, GatewaySettings settings,
-                             config::Throttle throttle, UniqueFd listen_fd)
-    : event_(event), reaper_(reaper), settings_(std::move(settings)), throttle_(throttle),
+GatewayServer::GatewayServer(sd_event* event, ChildReaper& reaper, SessionRegistry& sessions,
+                             GatewaySettings settings, config::Throttle throttle, UniqueFd listen_fd)
+    : event_(event), reaper_(reaper), sessions_(sessions), settings_(std::move(settings)), throttle_(throttle),
       listen_fd_(std::move(listen_fd)) {
     sd_event_source* s = nullptr;
     bus::check(sd_event_add_io(event_, &s, listen_fd_.get(), EPOLLIN, &GatewayServer::on_listen_ready, this),

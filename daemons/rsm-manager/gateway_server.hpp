@@ -26,9 +26,11 @@
 
 namespace rsm::manager {
 
+class SessionRegistry;
+
 class GatewayServer {
 public:
-    GatewayServer(sd_event* event, ChildReaper& reaper, GatewaySettings settings,
+    GatewayServer(sd_event* event, ChildReaper& reaper, SessionRegistry& sessions, GatewaySettings settings,
                   config::Throttle throttle, UniqueFd listen_fd);
     ~GatewayServer();
     GatewayServer(const GatewayServer&) = delete;
@@ -36,6 +38,9 @@ public:
 
     sd_event* event() const { return event_; }
     ChildReaper& reaper() { return reaper_; }
+    SessionRegistry& sessions() { return sessions_; }
+    // Connections open now (for exit-on-idle and status).
+    std::size_t connection_count() const { return connections_.size(); }
     const GatewaySettings& settings() const { return settings_; }
     // New settings apply to new connections and new logins.
     void reconfigure(GatewaySettings settings, config::Throttle throttle);
@@ -60,6 +65,7 @@ private:
 
     sd_event* event_;
     ChildReaper& reaper_;
+    SessionRegistry& sessions_;
     GatewaySettings settings_;
     access::LoginThrottle throttle_;
     UniqueFd listen_fd_;

@@ -6,15 +6,20 @@
 #include <cstdio>
 #include <cstring>
 #include <getopt.h>
+#include <map>
 #include <string>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
 #include "bus/error.hpp"
+#include "admin_bus.hpp"
 #include "child_reaper.hpp"
+#include "polkit_authorizer.hpp"
 #include "config/config.hpp"
+#include "fd_store.hpp"
 #include "gateway_server.hpp"
+#include "session_registry.hpp"
 #include "rsm-build-config.h"
 #include "util/log.hpp"
 
@@ -85,26 +90,54 @@ manager::GatewaySettings gateway_settings(const config::Config& cfg, const Optio
 }
 
 
-// The one listening socket systemd (or systemd-socket-activate) passed us.
-UniqueFd take_listen_socket() {
-    char** fd_names = nullptr;
-    int n = sd_listen_fds_with_names(1, &fd_names);
-    if (fd_names) {
-        for (char** p = fd_names; *p; ++p) free(*p);
-        free(fd_names);
+manager::SessionSettings session_settings(const config::Config& cfg, const Options& o) {
+    manager::SessionSettings s;
+    s.session = cfg.session;
+    s.displays = cfg.display;
+    s.pam_service = cfg.pam.service;
+    s.access = cfg.access;
+    s.executor_path = o.executor;
+    s.runtime_dir = o.runtime_dir;
+    return s;
+}
+
+// The one listening socket systemd (or systemd-socket-activate) passed us:
+// the fd named "gateway" (rsm-manager.socket's FileDescriptorName=), or the
+// only unnamed one.
+UniqueFd take_listen_socket(manager::InheritedFds& fds) {
+    std::vector<UniqueFd> found = fds.take("gateway");
+    if (found.empty()) {
+        for (const char* name : {"unknown", "connection", ""}) {
+            auto more = fds.take(name);
+            for (auto& f : more) found.push_back(std::move(f));
+        }
     }
-    if (n < 0) throw std::system_error(-n, std::generic_category(), "sd_listen_fds_with_names");
-    if (n != 1)
-        throw std::runtime_error("expected exactly one socket from socket activation, got " + std::to_string(n) +
+    if (found.size() != 1)
+        throw std::runtime_error("expected exactly one gateway socket from socket activation, got " +
+                                 std::to_string(found.size()) +
                                  " (start rsm-manager.socket, or use systemd-socket-activate -l PATH)");
-    const int fd = SD_LISTEN_FDS_START;
-    if (sd_is_socket_unix(fd, SOCK_STREAM, 1, nullptr, 0) <= 0)
+    UniqueFd fd = std::move(found.front());
+    if (sd_is_socket_unix(fd.get(), SOCK_STREAM, 1, nullptr, 0) <= 0)
         throw std::runtime_error("the passed socket is not a listening UNIX stream socket");
     // Passed sockets are blocking; we accept in batches until EAGAIN.
-    const int flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    const int flags = fcntl(fd.get(), F_GETFL);
+    if (flags < 0 || fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) < 0)
         throw std::system_error(errno, std::generic_category(), "making the gateway socket non-blocking");
-    return UniqueFd{fd};
+    return fd;
+}
+
+// The system bus, for systemd (scopes); null when it cannot be reached
+// (sessions then fail with a clear error, logins still work).
+BusPtr open_system_bus(sd_event* event) {
+    sd_bus* raw = nullptr;
+    int r = sd_bus_open_system(&raw);
+    BusPtr bus{raw};
+    if (r >= 0) r = sd_bus_attach_event(bus.get(), event, SD_EVENT_PRIORITY_NORMAL);
+    if (r < 0) {
+        log::warning(std::string("Cannot connect to the system bus; sessions cannot start: ") + std::strerror(-r));
+        return nullptr;
+    }
+    return bus;
 }
 
 // sd-event needs the signals it handles blocked; fds beyond 1024 need the
@@ -125,6 +158,21 @@ void prepare_process() {
 struct Daemon {
     Options options;
     manager::GatewayServer* server = nullptr;
+    manager::SessionRegistry* sessions = nullptr;
+
+    // Re-reads the configuration and applies it; "" or the error.
+    std::string reload() {
+        try {
+            config::Config cfg = config::load(options.config_paths);
+            server->reconfigure(gateway_settings(cfg, options), cfg.throttle);
+            sessions->reconfigure(session_settings(cfg, options));
+            log::notice("Configuration reloaded");
+            return {};
+        } catch (const std::exception& e) {
+            log::error(std::string("Configuration not reloaded, keeping the old one: ") + e.what());
+            return e.what();
+        }
+    }
 };
 
 int on_terminate(sd_event_source* s, const signalfd_siginfo*, void*) {
@@ -135,20 +183,16 @@ int on_terminate(sd_event_source* s, const signalfd_siginfo*, void*) {
 int on_reload(sd_event_source*, const signalfd_siginfo*, void* userdata) {
     auto* d = static_cast<Daemon*>(userdata);
     sd_notify(0, "RELOADING=1");
-    try {
-        config::Config cfg = config::load(d->options.config_paths);
-        d->server->reconfigure(gateway_settings(cfg, d->options), cfg.throttle);
-        log::notice("Configuration reloaded");
-    } catch (const std::exception& e) {
-        log::error(std::string("Configuration not reloaded, keeping the old one: ") + e.what());
-    }
+    d->reload();
     sd_notify(0, "READY=1");
     return 0;
 }
 
 int run(Daemon& d) {
     config::Config cfg = config::load(d.options.config_paths);
-    UniqueFd listen_fd = take_listen_socket();
+    manager::InheritedFds inherited = manager::take_inherited_fds();
+    std::map<std::string, UniqueFd> executor_links = inherited.take_prefixed("executor-");
+    UniqueFd listen_fd = take_listen_socket(inherited);
 
     sd_event* raw = nullptr;
     bus::check(sd_event_default(&raw), "sd_event_default");
@@ -158,14 +202,31 @@ int run(Daemon& d) {
     bus::check(sd_event_add_signal(event.get(), nullptr, SIGHUP, on_reload, &d), "SIGHUP");
 
     manager::ChildReaper reaper(event.get());
-    manager::GatewayServer server(event.get(), reaper, gateway_settings(cfg, d.options), cfg.throttle,
+    BusPtr system_bus = open_system_bus(event.get());
+    manager::SessionRegistry sessions(event.get(), reaper, system_bus.get(), session_settings(cfg, d.options));
+    sessions.reload_handler = [&d] { return d.reload(); };
+    manager::GatewayServer server(event.get(), reaper, sessions, gateway_settings(cfg, d.options), cfg.throttle,
                                   std::move(listen_fd));
     d.server = &server;
+    d.sessions = &sessions;
+    if (!executor_links.empty())
+        log::notice("Recovering " + std::to_string(executor_links.size()) + " sessions from the fd store");
+    sessions.recover(std::move(executor_links));
+    // org.rsm.Manager1 on the system bus: the same registry, guarded by polkit.
+    std::unique_ptr<manager::PolkitAuthorizer> polkit;
+    std::unique_ptr<manager::AdminBus> admin;
+    if (system_bus) {
+        polkit = std::make_unique<manager::PolkitAuthorizer>(system_bus.get());
+        admin = std::make_unique<manager::AdminBus>(system_bus.get(), sessions, *polkit, RSM_VERSION);
+    }
 
     sd_notify(0, "READY=1\nSTATUS=Serving the gateway socket");
     log::info("rsm-manager " RSM_VERSION " ready");
     int r = sd_event_loop(event.get());
     d.server = nullptr;
+    d.sessions = nullptr;
+    admin.reset();
+    polkit.reset();
     return r < 0 ? 1 : 0;
 }
 

@@ -39,6 +39,19 @@ inline constexpr const char* too_many_attempts = "org.rsm.Error.TooManyAttempts"
 inline constexpr const char* throttled = "org.rsm.Error.Throttled";
 inline constexpr const char* timed_out = "org.rsm.Error.TimedOut";
 inline constexpr const char* no_such_user = "org.rsm.Error.NoSuchUser";
+inline constexpr const char* no_such_session = "org.rsm.Error.NoSuchSession";
+inline constexpr const char* session_not_ready = "org.rsm.Error.SessionNotReady";
+inline constexpr const char* session_limit = "org.rsm.Error.SessionLimit";
+inline constexpr const char* session_failed = "org.rsm.Error.SessionFailed";
 }  // namespace error
+
+}  // namespace rsm::names
+
+namespace rsm::names {
+
+// The control channel an executor hands a gateway on Connect (the seed's
+// CCP): peer-to-peer D-Bus, the executor serves this object.
+inline constexpr const char* session_control_interface = "org.rsm.SessionControl1";
+inline constexpr const char* session_control_path = "/org/rsm/SessionControl1";
 
 }  // namespace rsm::names

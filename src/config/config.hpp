@@ -65,14 +65,66 @@ struct Pam {
     bool operator==(const Pam&) const = default;
 };
 
+// [session]: how sessions start, live and end.
+struct Session {
+    std::string default_type = "xvnc";     // one of xvnc, xvfb, xorg, null
+    std::string reconnect_policy = "UBD";  // letters, see session/reconnect_policy.hpp
+    unsigned max_sessions = 100;           // all users together; 0 = no limit
+    unsigned max_sessions_per_user = 5;    // 0 = no limit
+    std::chrono::seconds startup_timeout{30};      // the display must be ready within this
+    std::chrono::seconds disconnected_timeout{0};  // end a session disconnected this long; 0 = never
+    std::chrono::seconds idle_timeout{0};          // disconnect a connected session idle this long; 0 = never
+    std::chrono::seconds max_lifetime{0};          // end a session this old; 0 = never
+    std::string start_script = "/etc/rsm/startwm.sh";  // session program when no desktop is named
+    std::string reconnect_script;                      // run in the session on each reconnect; "" = none
+    std::string slice = "rsm.slice";                   // slice of the sessions' scopes
+    std::string memory_max;  // MemoryMax= of each scope: "" unset, see parse_memory_size()
+    unsigned tasks_max = 0;   // TasksMax= of each scope; 0 = unset
+    unsigned cpu_weight = 0;  // CPUWeight= of each scope; 0 = unset
+    unsigned display_first = 10, display_last = 1000;  // X display numbers rsm hands out
+
+    bool operator==(const Session&) const = default;
+};
+
+// [display.<type>]: the display server of a session type.
+struct Display {
+    std::vector<std::string> argv;  // template, see session/argv_template.hpp
+
+    bool operator==(const Display&) const = default;
+};
+
+// The display servers rsm can start (the "null" type has none). The server
+// gets its readiness pipe on fd 3 ("-displayfd 3"); %s is the socket rsm
+// connects the gateway to.
+struct Displays {
+    Display xvnc{{"Xvnc", ":%d", "-displayfd", "3", "-auth", "%a", "-geometry", "%g", "-depth", "%b",
+                  "-SecurityTypes", "None", "-rfbunixpath", "%s", "-rfbunixmode", "0600", "-rfbport", "-1",
+                  "-nolisten", "tcp"}};
+    Display xvfb{{"Xvfb", ":%d", "-displayfd", "3", "-auth", "%a", "-screen", "0", "%gx%b", "-nolisten",
+                  "tcp"}};
+    Display xorg{{"/usr/lib/xorg/Xorg", ":%d", "-displayfd", "3", "-auth", "%a", "-config", "xrdp/xorg.conf",
+                  "-noreset", "-nolisten", "tcp", "-logfile", ".xorgxrdp.%d.log"}};
+
+    bool operator==(const Displays&) const = default;
+};
+
 struct Config {
     Gateway gateway;
     Throttle throttle;
     Access access;
     Pam pam;
+    Session session;
+    Displays display;
 
     bool operator==(const Config&) const = default;
 };
+
+// A [session] memory_max value: "" = unset (nullopt); "infinity" = no limit
+// (UINT64_MAX, systemd's value for MemoryMax=infinity); else a positive
+// number of bytes with an optional suffix K, M, G or T (powers of 1024).
+// Throws std::invalid_argument saying what is wrong (no sign, spaces,
+// fractions or other suffixes; no overflow).
+std::optional<std::uint64_t> parse_memory_size(std::string_view text);
 
 // A configuration error. what() reads "FILE:LINE: SECTION.KEY: MESSAGE"
 // (or "FILE:LINE:COLUMN: MESSAGE" for TOML syntax errors, "FILE: MESSAGE"
@@ -105,8 +157,9 @@ struct LoadPaths {
     static LoadPaths system();
 };
 
-// Builds a Config from the defaults and the files in `paths`. Throws
-// ConfigError for the first problem found; nothing is partially applied, so
+// Builds a Config from the defaults and the files in `paths`. Keys that must
+// agree with each other are checked once all files are read, and an error
+// names the one set last. Throws ConfigError for the first problem found; nothing is partially applied, so
 // a manager re-loading on SIGHUP keeps its old Config when this throws.
 // Re-loading is simply calling load() again.
 Config load(const LoadPaths& paths);
@@ -116,7 +169,9 @@ Config load(const LoadPaths& paths);
 Config parse_string(std::string_view toml, std::string_view source_name);
 
 // Applies one TOML document over an existing Config (the step load() takes
-// per file). On error `config` may be partly updated.
+// per file), then checks keys that must agree with each other
+// (session.display_first <= session.display_last). On error `config` may be
+// partly updated.
 void apply_string(Config& config, std::string_view toml, std::string_view source_name);
 
 // Renders every key of `config` as TOML that parse_string() reads back to an
@@ -125,7 +180,9 @@ std::string to_toml(const Config& config);
 
 // --- The schema -----------------------------------------------------------
 
-// One row per key. The accessor's type decides the TOML type accepted:
+// One row per key. A section may be dotted ("display.xvnc"): it is then
+// written as a nested TOML table, [display.xvnc]. The accessor's type decides
+// the TOML type accepted:
 //   unsigned              -> integer in [min, max]
 //   std::chrono::seconds  -> integer number of seconds in [min, max]
 //   bool                  -> boolean
@@ -137,6 +194,8 @@ struct KeyDescriptor {
                                   std::vector<std::string>& (*)(Config&)>;
     // nullopt if the string is acceptable, else why not.
     using StringCheck = std::optional<std::string> (*)(std::string_view);
+    // The same for a whole string array (after each element passed `check`).
+    using ListCheck = std::optional<std::string> (*)(const std::vector<std::string>&);
 
     std::string_view section;
     std::string_view key;
@@ -145,6 +204,7 @@ struct KeyDescriptor {
     std::int64_t max = 0;
     StringCheck check = nullptr;  // strings and string arrays only; may be null
     std::string_view doc;         // one line, for tools and tests
+    ListCheck list_check = nullptr;  // string arrays only; may be null
 };
 
 // Every key rsm knows, grouped by section in documentation order.

@@ -81,7 +81,8 @@ Handle::Handle(Handle&& o) noexcept
       pamh_{std::exchange(o.pamh_, nullptr)},
       last_{o.last_},
       cred_{std::exchange(o.cred_, false)},
-      session_open_{std::exchange(o.session_open_, false)} {}
+      session_open_{std::exchange(o.session_open_, false)},
+      handed_over_{std::exchange(o.handed_over_, false)} {}
 
 Handle& Handle::operator=(Handle&& o) noexcept {
     if (this != &o) {
@@ -91,6 +92,7 @@ Handle& Handle::operator=(Handle&& o) noexcept {
         last_ = o.last_;
         cred_ = std::exchange(o.cred_, false);
         session_open_ = std::exchange(o.session_open_, false);
+        handed_over_ = std::exchange(o.handed_over_, false);
     }
     return *this;
 }
@@ -103,7 +105,12 @@ void Handle::close() noexcept {
     if (session_open_) remember(pam_close_session(pamh_, PAM_SILENT));
     if (cred_) remember(pam_setcred(pamh_, PAM_DELETE_CRED | PAM_SILENT));
     session_open_ = cred_ = false;
-    pam_end(std::exchange(pamh_, nullptr), last_);
+    pam_end(std::exchange(pamh_, nullptr), handed_over_ ? (last_ | PAM_DATA_SILENT) : last_);
+}
+
+void Handle::hand_over() noexcept {
+    handed_over_ = true;
+    session_open_ = cred_ = false;
 }
 
 void Handle::set_conversation(Conversation conversation) { conv_->fn = std::move(conversation); }

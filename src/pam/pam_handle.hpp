@@ -6,7 +6,8 @@
 //
 // Operations return PAM's status unchanged; pam/pam_error.hpp turns a failing
 // status into an rsm error. The destructor undoes what succeeded, in PAM's
-// order: pam_close_session, pam_setcred(PAM_DELETE_CRED), pam_end.
+// order: pam_close_session, pam_setcred(PAM_DELETE_CRED), pam_end. After
+// hand_over() (a forked process took the transaction) it only ends this copy.
 #pragma once
 
 #include <cstdint>
@@ -83,6 +84,18 @@ public:
     // pam_getenvlist: "NAME=value" entries the stack set (pam_env, pam_systemd ...).
     std::vector<std::string> getenvlist() const;
 
+    // Ends the transaction now, as the destructor would: pam_close_session and
+    // pam_setcred(PAM_DELETE_CRED) if they are due, then pam_end. For a process
+    // that leaves with _exit (the session leader). Idempotent.
+    void end() noexcept { close(); }
+    // Another process forked from this one (the session leader) owns the
+    // transaction from now on and ends it itself. This copy forgets the
+    // session and credentials and its pam_end carries PAM_DATA_SILENT, so the
+    // modules free this process's memory but leave alone what the other
+    // process still uses (its session, credential caches).
+    void hand_over() noexcept;
+    bool handed_over() const noexcept { return handed_over_; }
+
     // The status of the last operation (what pam_end is told).
     int last_status() const noexcept { return last_; }
     bool session_open() const noexcept { return session_open_; }
@@ -103,6 +116,7 @@ private:
     int last_ = PAM_SUCCESS;
     bool cred_ = false;
     bool session_open_ = false;
+    bool handed_over_ = false;
 };
 
 }  // namespace rsm::pam

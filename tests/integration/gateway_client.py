@@ -18,6 +18,9 @@ SIGNATURES = {
     "Close": "",
     "CreateSockdir": "",
     "ListSessions": "",
+    "CreateSession": "a{sv}",
+    "ConnectSession": "sa{sv}",
+    "TerminateSession": "s",
 }
 
 

@@ -59,7 +59,7 @@ class GatewayLoginTest(ManagerTestCase):
         self.gw.LoginWithCredentials()
         sessions = self.gw.ListSessions()
         self.assertEqual(list(sessions), [])
-        self.assertEqual(sessions.signature, "(sussssuuuttss)")
+        self.assertEqual(sessions.signature, "(susssssuuuttss)")
 
     def test_create_sockdir(self):
         self.gw.LoginWithCredentials()

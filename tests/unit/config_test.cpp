@@ -183,7 +183,14 @@ TEST_CASE("config: every integer key accepts its bounds and refuses beyond them"
                                 std::holds_alternative<std::chrono::seconds& (*)(Config&)>(row.access);
         if (!is_integer)
             continue;
-        const std::string head = "[" + std::string{row.section} + "]\n" + std::string{row.key} + " = ";
+        // Keys checked against each other get a partner that allows the bound.
+        std::string partner;
+        if (row.section == "session" && row.key == "display_first")
+            partner = "display_last = 65535\n";
+        if (row.section == "session" && row.key == "display_last")
+            partner = "display_first = 0\n";
+        const std::string head =
+            "[" + std::string{row.section} + "]\n" + partner + std::string{row.key} + " = ";
         INFO(row.section << "." << row.key);
         for (const auto ok : {row.min, row.max}) {
             const Config c = parse_string(head + std::to_string(ok) + "\n", "t.toml");
@@ -394,4 +401,306 @@ TEST_CASE("config: docs/configuration.md documents every key", "[config]") {
         INFO(row.section << "." << row.key);
         CHECK_THAT(docs, Catch::Contains("`" + std::string{row.section} + "." + std::string{row.key} + "`"));
     }
+}
+
+// --- [session] and [display.*] -----------------------------------------------
+
+TEST_CASE("config: [session] and [display] defaults", "[config]") {
+    const Config c;
+    CHECK(c.session.default_type == "xvnc");
+    CHECK(c.session.reconnect_policy == "UBD");
+    CHECK(c.session.max_sessions == 100);
+    CHECK(c.session.max_sessions_per_user == 5);
+    CHECK(c.session.startup_timeout == 30s);
+    CHECK(c.session.disconnected_timeout == 0s);
+    CHECK(c.session.idle_timeout == 0s);
+    CHECK(c.session.max_lifetime == 0s);
+    CHECK(c.session.start_script == "/etc/rsm/startwm.sh");
+    CHECK(c.session.reconnect_script.empty());
+    CHECK(c.session.slice == "rsm.slice");
+    CHECK(c.session.memory_max.empty());
+    CHECK(c.session.tasks_max == 0);
+    CHECK(c.session.cpu_weight == 0);
+    CHECK(c.session.display_first == 10);
+    CHECK(c.session.display_last == 1000);
+    using Argv = std::vector<std::string>;
+    CHECK(c.display.xvnc.argv ==
+          Argv{"Xvnc", ":%d", "-displayfd", "3", "-auth", "%a", "-geometry", "%g", "-depth", "%b", "-SecurityTypes",
+               "None", "-rfbunixpath", "%s", "-rfbunixmode", "0600", "-rfbport", "-1", "-nolisten", "tcp"});
+    CHECK(c.display.xvfb.argv ==
+          Argv{"Xvfb", ":%d", "-displayfd", "3", "-auth", "%a", "-screen", "0", "%gx%b", "-nolisten", "tcp"});
+    CHECK(c.display.xorg.argv == Argv{"/usr/lib/xorg/Xorg", ":%d", "-displayfd", "3", "-auth", "%a", "-config",
+                                      "xrdp/xorg.conf", "-noreset", "-nolisten", "tcp", "-logfile",
+                                      ".xorgxrdp.%d.log"});
+}
+
+TEST_CASE("config: every [session] and [display] key is read into its own member", "[config]") {
+    const Config c = parse_string(R"(
+[session]
+default_type = "xorg"
+reconnect_policy = "UBDI"
+max_sessions = 21
+max_sessions_per_user = 22
+startup_timeout = 23
+disconnected_timeout = 24
+idle_timeout = 25
+max_lifetime = 26
+start_script = "/usr/local/bin/start"
+reconnect_script = "/usr/local/bin/again"
+slice = "rsm-desktops.slice"
+memory_max = "4G"
+tasks_max = 27
+cpu_weight = 28
+display_first = 29
+display_last = 30
+
+[display.xvnc]
+argv = ["Xvnc", ":%d"]
+
+[display.xvfb]
+argv = ["Xvfb", "%D"]
+
+[display.xorg]
+argv = ["Xorg", "-x", "%%"]
+)", "full.toml");
+    CHECK(c.session.default_type == "xorg");
+    CHECK(c.session.reconnect_policy == "UBDI");
+    CHECK(c.session.max_sessions == 21);
+    CHECK(c.session.max_sessions_per_user == 22);
+    CHECK(c.session.startup_timeout == 23s);
+    CHECK(c.session.disconnected_timeout == 24s);
+    CHECK(c.session.idle_timeout == 25s);
+    CHECK(c.session.max_lifetime == 26s);
+    CHECK(c.session.start_script == "/usr/local/bin/start");
+    CHECK(c.session.reconnect_script == "/usr/local/bin/again");
+    CHECK(c.session.slice == "rsm-desktops.slice");
+    CHECK(c.session.memory_max == "4G");
+    CHECK(c.session.tasks_max == 27);
+    CHECK(c.session.cpu_weight == 28);
+    CHECK(c.session.display_first == 29);
+    CHECK(c.session.display_last == 30);
+    CHECK(c.display.xvnc.argv == std::vector<std::string>{"Xvnc", ":%d"});
+    CHECK(c.display.xvfb.argv == std::vector<std::string>{"Xvfb", "%D"});
+    CHECK(c.display.xorg.argv == std::vector<std::string>{"Xorg", "-x", "%%"});
+}
+
+TEST_CASE("config: display tables may be written inline or with dotted keys", "[config]") {
+    CHECK(parse_string("display = { xvfb = { argv = [\"a\"] } }\n", "t").display.xvfb.argv ==
+          std::vector<std::string>{"a"});
+    const Config c = parse_string("[display]\nxvnc.argv = [\"b\"]\nxorg = { argv = [\"c\"] }\n", "t");
+    CHECK(c.display.xvnc.argv == std::vector<std::string>{"b"});
+    CHECK(c.display.xorg.argv == std::vector<std::string>{"c"});
+    CHECK(c.display.xvfb == Config{}.display.xvfb);
+}
+
+TEST_CASE("config: unknown display sections and keys are refused", "[config]") {
+    SECTION("an unknown display type") {
+        const auto e = parse_error("[display.xvnc]\nargv = [\"X\"]\n\n[display.wayland]\nargv = [\"weston\"]\n");
+        CHECK(std::string{e.what()} == "test.toml:4: display.wayland: unknown section [display.wayland]");
+    }
+    SECTION("a key directly in [display]") {
+        const auto e = parse_error("[display]\nargv = [\"X\"]\n");
+        CHECK(std::string{e.what()} == "test.toml:2: display.argv: unknown key in section [display]");
+    }
+    SECTION("an unknown key in [display.xvnc]") {
+        const auto e = parse_error("[display.xvnc]\nargs = [\"X\"]\n");
+        CHECK(std::string{e.what()} == "test.toml:2: display.xvnc.args: unknown key in section [display.xvnc]");
+    }
+    SECTION("a sub-table of [display.xvnc]") {
+        const auto e = parse_error("[display.xvnc.extra]\nargv = [\"X\"]\n");
+        CHECK(e.key() == "display.xvnc.extra");
+        CHECK_THAT(e.what(), Catch::EndsWith("unknown key in section [display.xvnc]"));
+    }
+    SECTION("display that is not a table") {
+        const auto e = parse_error("display = \"xvnc\"\n");
+        CHECK(std::string{e.what()} == "test.toml:1: display: expected a table (section), got a string");
+    }
+    SECTION("display.xvnc that is not a table") {
+        const auto e = parse_error("[display]\nxvnc = [\"Xvnc\"]\n");
+        CHECK(std::string{e.what()} == "test.toml:2: display.xvnc: expected a table (section), got an array");
+    }
+    SECTION("[session] is not a parent of sections") {
+        const auto e = parse_error("[session.extra]\nx = 1\n");
+        CHECK(std::string{e.what()} == "test.toml:1: session.extra: unknown key in section [session]");
+    }
+}
+
+TEST_CASE("config: display templates are validated with their key and line", "[config]") {
+    SECTION("an unknown placeholder") {
+        const auto e = parse_error("[display.xvnc]\n\nargv = [\"Xvnc\", \"-a\", \"b\", \"-x%q\"]\n");
+        CHECK(e.key() == "display.xvnc.argv");
+        CHECK(e.line() == 3);
+        CHECK(std::string{e.what()} ==
+              "test.toml:3: display.xvnc.argv: invalid value: argument 3 \"-x%q\": unknown placeholder %q");
+    }
+    SECTION("a placeholder in the program") {
+        const auto e = parse_error("[display.xorg]\nargv = [\"%u\"]\n");
+        CHECK(std::string{e.what()} ==
+              "test.toml:2: display.xorg.argv: invalid value: argument 0 \"%u\": the program may not contain "
+              "placeholders");
+    }
+    SECTION("a lone '%'") {
+        const auto e = parse_error("[display.xvfb]\nargv = [\"Xvfb\", \"50%\"]\n");
+        CHECK(e.key() == "display.xvfb.argv");
+        CHECK_THAT(e.what(), Catch::Contains("'%' at the end"));
+    }
+    SECTION("an empty template") {
+        const auto e = parse_error("[display.xvfb]\nargv = []\n");
+        CHECK(std::string{e.what()} == "test.toml:2: display.xvfb.argv: invalid value: must name the display server program");
+    }
+    SECTION("an empty program") {
+        const auto e = parse_error("[display.xvfb]\nargv = [\"\", \"x\"]\n");
+        CHECK_THAT(e.what(), Catch::EndsWith("argument 0: the program is empty"));
+    }
+    SECTION("a wrong element type names the element") {
+        const auto e = parse_error("[display.xvnc]\nargv = [\"Xvnc\", 3]\n");
+        CHECK(std::string{e.what()} == "test.toml:2: display.xvnc.argv[1]: expected a string, got an integer");
+    }
+}
+
+TEST_CASE("config: [session] string values are checked", "[config]") {
+    SECTION("default_type") {
+        for (const char* ok : {"xvnc", "xvfb", "xorg", "null"})
+            CHECK(parse_string(std::string{"[session]\ndefault_type = \""} + ok + "\"\n", "t").session.default_type == ok);
+        const auto e = parse_error("[session]\ndefault_type = \"wayland\"\n");
+        CHECK(std::string{e.what()} ==
+              "test.toml:2: session.default_type: invalid value \"wayland\": must be one of xvnc, xvfb, xorg, null");
+    }
+    SECTION("reconnect_policy") {
+        CHECK(parse_string("[session]\nreconnect_policy = \"Default\"\n", "t").session.reconnect_policy == "Default");
+        CHECK(parse_string("[session]\nreconnect_policy = \"C\"\n", "t").session.reconnect_policy == "C");
+        const auto e = parse_error("[session]\n\nreconnect_policy = \"UBX\"\n");
+        CHECK(e.key() == "session.reconnect_policy");
+        CHECK_THAT(e.what(), Catch::StartsWith("test.toml:3: session.reconnect_policy: invalid value \"UBX\": "
+                                               "unknown letter 'X'"));
+        CHECK_THAT(parse_error("[session]\nreconnect_policy = \"UBB\"\n").what(), Catch::EndsWith("letter 'B' given twice"));
+        CHECK_THAT(parse_error("[session]\nreconnect_policy = \"UC\"\n").what(), Catch::EndsWith("must stand alone"));
+        CHECK_THAT(parse_error("[session]\nreconnect_policy = \"\"\n").what(), Catch::Contains("empty"));
+    }
+    SECTION("start_script must be absolute") {
+        const auto e = parse_error("[session]\nstart_script = \"startwm.sh\"\n");
+        CHECK(std::string{e.what()} ==
+              "test.toml:2: session.start_script: invalid value \"startwm.sh\": must be an absolute path");
+        CHECK_THROWS_AS(parse_string("[session]\nstart_script = \"\"\n", "t"), ConfigError);
+        CHECK_THROWS_WITH(parse_string("[session]\nstart_script = \"/a\\nb\"\n", "t"),
+                          Catch::EndsWith("must not contain control characters"));
+    }
+    SECTION("reconnect_script may be empty, else absolute") {
+        CHECK(parse_string("[session]\nreconnect_script = \"\"\n", "t").session.reconnect_script.empty());
+        const auto e = parse_error("[session]\nreconnect_script = \"again.sh\"\n");
+        CHECK(e.key() == "session.reconnect_script");
+        CHECK_THAT(e.what(), Catch::EndsWith("must be an absolute path"));
+    }
+    SECTION("slice") {
+        for (const char* ok : {"rsm.slice", "-.slice", "user-rsm.slice", "a:b_c.d\\x2d.slice", "system-rsm-desk.slice"}) {
+            INFO(ok);
+            CHECK(parse_string(std::string{"[session]\nslice = '"} + ok + "'\n", "t").session.slice == ok);
+        }
+        for (const char* bad : {"rsm", "rsm.scope", ".slice", "-rsm.slice", "rsm-.slice", "a--b.slice",
+                                "r sm.slice", "r/sm.slice", "rsm@1.slice"}) {
+            INFO(bad);
+            const auto e = parse_error(std::string{"[session]\nslice = '"} + bad + "'\n");
+            CHECK(e.key() == "session.slice");
+            CHECK(e.line() == 2);
+        }
+        CHECK_THROWS_WITH(parse_string("[session]\nslice = \"" + std::string(250, 'a') + ".slice\"\n", "t"),
+                          Catch::EndsWith("must be at most 255 characters"));
+    }
+    SECTION("memory_max") {
+        for (const char* ok : {"", "infinity", "1", "512K", "4G", "1T", "100M"}) {
+            INFO(ok);
+            CHECK(parse_string(std::string{"[session]\nmemory_max = \""} + ok + "\"\n", "t").session.memory_max == ok);
+        }
+        const auto e = parse_error("[session]\nmemory_max = \"4GB\"\n");
+        CHECK(std::string{e.what()} ==
+              "test.toml:2: session.memory_max: invalid value \"4GB\": unknown suffix \"GB\" (expected K, M, G or T)");
+        CHECK_THROWS_WITH(parse_string("[session]\nmemory_max = \"0\"\n", "t"), Catch::Contains("greater than 0"));
+    }
+}
+
+TEST_CASE("config: parse_memory_size", "[config]") {
+    using rsm::config::parse_memory_size;
+    CHECK_FALSE(parse_memory_size(""));
+    CHECK(parse_memory_size("infinity") == std::numeric_limits<std::uint64_t>::max());
+    CHECK(parse_memory_size("1") == 1u);
+    CHECK(parse_memory_size("1023") == 1023u);
+    CHECK(parse_memory_size("2K") == 2048u);
+    CHECK(parse_memory_size("3M") == 3u * 1024 * 1024);
+    CHECK(parse_memory_size("4G") == 4ull << 30);
+    CHECK(parse_memory_size("5T") == 5ull << 40);
+    CHECK(parse_memory_size("16777215T") == 16777215ull << 40);
+    CHECK(parse_memory_size("18446744073709551615") == std::numeric_limits<std::uint64_t>::max());
+    CHECK_THROWS_WITH(parse_memory_size("16777216T"), "too large");
+    CHECK_THROWS_WITH(parse_memory_size("18446744073709551616"), "too large");
+    CHECK_THROWS_WITH(parse_memory_size("0"), Catch::StartsWith("must be greater than 0"));
+    CHECK_THROWS_WITH(parse_memory_size("0K"), Catch::StartsWith("must be greater than 0"));
+    for (const char* bad : {"G", "-1", "+1", " 1", "1 ", "1.5G", "Infinity", "1k", "1g", "1KB", "1KiB", "1E", "0x10"}) {
+        INFO(bad);
+        CHECK_THROWS_AS(parse_memory_size(bad), std::invalid_argument);
+    }
+}
+
+TEST_CASE("config: display_first must not exceed display_last", "[config]") {
+    SECTION("equal is fine") {
+        const Config c = parse_string("[session]\ndisplay_first = 50\ndisplay_last = 50\n", "t");
+        CHECK(c.session.display_first == 50);
+    }
+    SECTION("the first set alone against the default last") {
+        const auto e = parse_error("[session]\n\ndisplay_first = 2000\n");
+        CHECK(std::string{e.what()} ==
+              "test.toml:3: session.display_first: must not be greater than session.display_last (1000), got 2000");
+    }
+    SECTION("the key set later in the file is named") {
+        const auto e = parse_error("[session]\ndisplay_first = 20\ndisplay_last = 10\n");
+        CHECK(std::string{e.what()} ==
+              "test.toml:3: session.display_last: must not be less than session.display_first (20), got 10");
+        const auto e2 = parse_error("[session]\ndisplay_last = 10\ndisplay_first = 20\n");
+        CHECK(e2.key() == "session.display_first");
+        CHECK(e2.line() == 3);
+    }
+    SECTION("load checks once, after every file") {
+        rsm::test::TempDir dir;
+        const LoadPaths paths{dir.path() / "rsm.toml", dir.path() / "rsm.toml.d"};
+        dir.write("rsm.toml", "[session]\ndisplay_first = 2000\n");
+        dir.write("rsm.toml.d/50-range.toml", "[session]\ndisplay_last = 3000\n");
+        const Config c = rsm::config::load(paths);
+        CHECK(c.session.display_first == 2000);
+        CHECK(c.session.display_last == 3000);
+
+        const auto bad = dir.write("rsm.toml.d/60-low.toml", "# lower\n[session]\ndisplay_last = 1500\n");
+        CHECK_THROWS_WITH(rsm::config::load(paths),
+                          bad.string() + ":3: session.display_last: must not be less than session.display_first "
+                                         "(2000), got 1500");
+    }
+    SECTION("apply_string checks the result") {
+        Config c = parse_string("[session]\ndisplay_first = 500\n", "a.toml");
+        CHECK_THROWS_WITH(rsm::config::apply_string(c, "[session]\ndisplay_last = 400\n", "b.toml"),
+                          Catch::StartsWith("b.toml:2: session.display_last: "));
+        // Inconsistent before, and not touched by the document: named without a line.
+        Config broken;
+        broken.session.display_first = 7;
+        broken.session.display_last = 6;
+        CHECK_THROWS_WITH(rsm::config::apply_string(broken, "[pam]\nservice = \"x\"\n", "c.toml"),
+                          Catch::StartsWith("c.toml: session.display_last: must not be less than"));
+    }
+}
+
+TEST_CASE("config: to_toml round-trips [session] and nested [display.*] tables", "[config]") {
+    Config c;
+    c.session.default_type = "null";
+    c.session.reconnect_policy = "C";
+    c.session.max_sessions = 0;
+    c.session.idle_timeout = 3600s;
+    c.session.reconnect_script = "/usr/bin/true";
+    c.session.memory_max = "infinity";
+    c.session.cpu_weight = 10000;
+    c.session.display_first = 0;
+    c.session.display_last = 0;
+    c.display.xvnc.argv = {"Xvnc", "say \"%%\"", "%D"};
+    c.display.xorg.argv = {"/opt/x y/Xorg"};
+    const std::string text = rsm::config::to_toml(c);
+    CHECK_THAT(text, Catch::Contains("[display.xvnc]"));
+    CHECK_THAT(text, Catch::Contains("[session]"));
+    CHECK(parse_string(text, "dump") == c);
+    CHECK(parse_string(rsm::config::to_toml(Config{}), "dump") == Config{});
 }

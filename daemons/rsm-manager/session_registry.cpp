@@ -1,0 +1,696 @@
+#include "session_registry.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <string_view>
+#include <time.h>
+#include <unistd.h>
+
+#include "bus/error.hpp"
+#include "bus/link_resync.hpp"
+#include "bus/names.hpp"
+#include "fd_store.hpp"
+#include "session/argv_template.hpp"
+#include "session/desktop_entry.hpp"
+#include "session/session_id.hpp"
+#include "user_sockdir.hpp"
+#include "util/log.hpp"
+
+namespace rsm::manager {
+
+using bus::BusError;
+namespace err = names::error;
+
+namespace {
+
+constexpr const char* fd_name_prefix = "executor-";
+
+uint64_t now_realtime_usec() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+uint64_t usec(std::chrono::seconds s) { return static_cast<uint64_t>(s.count()) * 1'000'000u; }
+
+ScopeSettings scope_settings_from(const config::Session& s) {
+    ScopeSettings out;
+    out.slice = s.slice;
+    out.memory_max = config::parse_memory_size(s.memory_max);
+    if (s.tasks_max) out.tasks_max = s.tasks_max;
+    if (s.cpu_weight) out.cpu_weight = s.cpu_weight;
+    return out;
+}
+
+// The display type's protocol and template, or nullptr for "null".
+const config::Display* display_config(const config::Displays& d, const std::string& type) {
+    if (type == "xvnc") return &d.xvnc;
+    if (type == "xvfb") return &d.xvfb;
+    if (type == "xorg") return &d.xorg;
+    return nullptr;
+}
+
+std::string protocol_of(const std::string& type) {
+    if (type == "xvnc") return "rfb";
+    if (type == "null") return "none";
+    return "x11";
+}
+
+log::Fields fields(const session::Record& r) {
+    return {{"RSM_SESSION_ID", r.id}, {"USER", r.user}, {"RSM_UID", std::to_string(r.uid)},
+            {"RSM_DISPLAY_TYPE", r.type}, {"UNIT", r.unit}};
+}
+
+// Record fields the executor owns, by record-file KEY, and whether they differ.
+std::vector<std::string> merge_from_executor(session::Record& into, const session::Record& from) {
+    std::vector<std::string> changed;
+    auto set = [&](auto& dst, const auto& src, const char* key) {
+        if (dst != src) {
+            dst = src;
+            changed.emplace_back(key);
+        }
+    };
+    set(into.state, from.state, "STATE");
+    set(into.display, from.display, "DISPLAY");
+    if (from.display_number >= 0) set(into.display_number, from.display_number, "DISPLAY_NUMBER");
+    if (from.leader_pid) set(into.leader_pid, from.leader_pid, "LEADER_PID");
+    if (from.executor_pid) set(into.executor_pid, from.executor_pid, "EXECUTOR_PID");
+    set(into.logind_session, from.logind_session, "LOGIND_SESSION");
+    set(into.client_address, from.client_address, "CLIENT_ADDRESS");
+    set(into.client_name, from.client_name, "CLIENT_NAME");
+    if (from.created_usec) set(into.created_usec, from.created_usec, "CREATED_USEC");
+    set(into.connected_usec, from.connected_usec, "CONNECTED_USEC");
+    set(into.disconnected_usec, from.disconnected_usec, "DISCONNECTED_USEC");
+    return changed;
+}
+
+}  // namespace
+
+struct SessionRegistry::Entry {
+    session::Record record;
+    std::string protocol;
+    std::unique_ptr<ExecutorLink> link;
+    std::unique_ptr<ScopeStarter::Pending> scope_job;
+    // CreateSession calls answered when the session is ready (or failed).
+    std::vector<MessagePtr> waiting;
+    // Set when the start failed: the reason given to late waiters.
+    std::string failure;
+    StartSessionParams params;
+};
+
+SessionRegistry::SessionRegistry(sd_event* event, ChildReaper& reaper, sd_bus* system_bus, SessionSettings settings)
+    : event_(event), reaper_(reaper), settings_(std::move(settings)),
+      policy_(session::ReconnectPolicy::parse(settings_.session.reconnect_policy)),
+      scope_settings_(scope_settings_from(settings_.session)),
+      scopes_(system_bus ? std::make_unique<ScopeStarter>(system_bus) : nullptr),
+      displays_(settings_.session.display_first, settings_.session.display_last) {
+    sd_event_source* s = nullptr;
+    bus::check(sd_event_add_defer(event_, &s, &SessionRegistry::on_collect, this), "adding the session collector");
+    collect_source_.reset(s);
+    sd_event_source_set_enabled(collect_source_.get(), SD_EVENT_OFF);
+}
+
+SessionRegistry::~SessionRegistry() {
+    collect_source_.reset();
+    // Links close here; with the fd store holding their other copy, the
+    // executors keep their sessions for the next manager.
+    for (auto& [id, e] : entries_)
+        if (e->link) e->link->detach();
+    entries_.clear();
+    graveyard_.clear();
+    retired_links_.clear();
+}
+
+void SessionRegistry::reconfigure(SessionSettings settings) {
+    policy_ = session::ReconnectPolicy::parse(settings.session.reconnect_policy);
+    scope_settings_ = scope_settings_from(settings.session);
+    settings_ = std::move(settings);
+}
+
+std::string SessionRegistry::sessions_dir() const { return settings_.runtime_dir + "/sessions"; }
+
+SessionRegistry::Entry* SessionRegistry::lookup(const std::string& id) const {
+    auto it = entries_.find(id);
+    return it == entries_.end() ? nullptr : it->second.get();
+}
+
+void SessionRegistry::persist(const Entry& e) {
+    try {
+        write_record(sessions_dir(), e.record);
+    } catch (const std::exception& ex) {
+        log::error("Could not write the session record", [&] {
+            auto f = fields(e.record);
+            f.push_back({"RSM_ERROR", ex.what()});
+            return f;
+        }());
+    }
+}
+
+void SessionRegistry::notify_changed(const Entry& e, const std::vector<std::string>& changed) {
+    if (changed.empty()) return;
+    persist(e);
+    for (auto* o : observers_) o->session_changed(e.record, changed);
+}
+
+ExecutorLink::Callbacks SessionRegistry::link_callbacks(const std::string& id) {
+    ExecutorLink::Callbacks cb;
+    cb.on_disconnect = [this, id] { on_link_closed(id); };
+    cb.on_state_changed = [this, id](const session::Record& r) { on_state_changed(id, r); };
+    cb.on_session_ended = [this, id](const std::string& reason, bool failed) {
+        if (Entry* e = lookup(id)) {
+            if (e->failure.empty()) e->failure = reason;
+            auto f = fields(e->record);
+            f.push_back({"RSM_REASON", reason});
+            if (failed)
+                log::warning("Session ended: " + reason, f);
+            else
+                log::notice("Session ended: " + reason, f);
+        }
+    };
+    cb.on_conversation = [this, id](std::vector<PamMessage>) {
+        if (Entry* e = lookup(id); e && e->link) e->link->fail_conversation(err::failed, "no conversation here");
+    };
+    return cb;
+}
+
+SessionRegistry::Entry& SessionRegistry::add_entry(session::Record record, std::unique_ptr<ExecutorLink> link,
+                                                   std::string protocol) {
+    auto e = std::make_unique<Entry>();
+    e->record = std::move(record);
+    e->protocol = std::move(protocol);
+    e->link = std::move(link);
+    const std::string id = e->record.id;
+    if (e->link) e->link->set_callbacks(link_callbacks(id));
+    if (e->record.display_number >= 0) displays_.reserve(static_cast<unsigned>(e->record.display_number));
+    Entry& ref = *e;
+    entries_.emplace(id, std::move(e));
+    return ref;
+}
+
+// ---------------------------------------------------------------------------
+// CreateSession
+
+void SessionRegistry::reply_created(sd_bus_message* call, const std::string& id, bool reused) {
+    (void)sd_bus_reply_method_return(call, "sb", id.c_str(), static_cast<int>(reused));
+}
+
+void SessionRegistry::create(sd_bus_message* call, CreateRequest req, std::unique_ptr<ExecutorLink>& executor) {
+    const auto& cfg = settings_.session;
+    if (req.type.empty()) req.type = cfg.default_type;
+    if (req.type != "xvnc" && req.type != "xvfb" && req.type != "xorg" && req.type != "null")
+        throw BusError(err::invalid_argument, "type: unknown display type '" + req.type +
+                                                  "' (expected xvnc, xvfb, xorg or null)");
+
+    // A desktop that does not exist is an error even when a session is reused.
+    if (!req.desktop.empty()) {
+        std::optional<session::DesktopSession> d;
+        try {
+            d = session::find_desktop_session(req.desktop);
+        } catch (const std::exception& e) {
+            throw BusError(err::invalid_argument, std::string("desktop '") + req.desktop + "': " + e.what());
+        }
+        if (!d) throw BusError(err::invalid_argument, "desktop: no desktop session named '" + req.desktop + "'");
+    }
+
+    // A named session, or one the policy picks.
+    if (!req.session_id.empty()) {
+        Entry* e = lookup(req.session_id);
+        if (!e || e->record.uid != req.uid)
+            throw BusError(err::no_such_session, "no session " + req.session_id + " for user '" + req.user + "'");
+        if (e->record.type != req.type)
+            throw BusError(err::invalid_argument, "session " + req.session_id + " is of type '" + e->record.type +
+                                                      "', not '" + req.type + "'");
+        if (e->record.state == session::State::closing)
+            throw BusError(err::no_such_session, "session " + req.session_id + " is ending");
+        if (!e->record.complete) {
+            e->waiting.push_back(ref_message(call));
+            return;
+        }
+        log::info("Reconnecting to a named session", fields(e->record));
+        reply_created(call, e->record.id, true);
+        return;
+    }
+    if (!req.force_new && !policy_.never) {
+        std::vector<const session::Record*> mine;
+        for (auto& [id, e] : entries_)
+            if (e->record.uid == req.uid) mine.push_back(&e->record);
+        session::SessionRequest sr{req.uid, req.type, req.width, req.height, req.depth, req.client_address};
+        if (auto chosen = session::choose_session(mine, sr, policy_)) {
+            log::info("Reusing a session by policy " + policy_.to_string(), fields(lookup(*chosen)->record));
+            reply_created(call, *chosen, true);
+            return;
+        }
+    }
+
+    // A new session: limits first. Every entry has a live executor (entries
+    // go when their link closes), so a dead session never counts.
+    if (cfg.max_sessions && entries_.size() >= cfg.max_sessions)
+        throw BusError(err::session_limit, "the system-wide limit of " + std::to_string(cfg.max_sessions) +
+                                               " sessions is reached");
+    if (cfg.max_sessions_per_user) {
+        const auto n = std::count_if(entries_.begin(), entries_.end(),
+                                     [&](const auto& kv) { return kv.second->record.uid == req.uid; });
+        if (static_cast<unsigned>(n) >= cfg.max_sessions_per_user)
+            throw BusError(err::session_limit, "user '" + req.user + "' already has " + std::to_string(n) +
+                                                   " sessions (max_sessions_per_user)");
+    }
+    if (!scopes_) throw BusError(err::failed, "the system bus is not available; sessions cannot start");
+    start_new(call, std::move(req), std::move(executor));
+}
+
+void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, std::unique_ptr<ExecutorLink> executor) {
+    const auto& cfg = settings_.session;
+    session::Record r;
+    r.id = session::new_session_id();
+    r.uid = req.uid;
+    r.user = req.user;
+    r.type = req.type;
+    r.state = session::State::starting;
+    r.unit = scope_unit_name(r.id);
+    r.width = req.width;
+    r.height = req.height;
+    r.depth = req.depth;
+    r.desktop = req.desktop;
+    r.client_address = req.client_address;
+    r.client_name = req.client_name;
+    r.created_usec = now_realtime_usec();
+
+    StartSessionParams p;
+    p.type = req.type;
+    p.protocol = protocol_of(req.type);
+    p.desktop = req.desktop;
+    p.width = req.width;
+    p.height = req.height;
+    p.depth = req.depth;
+    p.client_address = req.client_address;
+    p.client_name = req.client_name;
+    p.startup_timeout_usec = usec(cfg.startup_timeout);
+    p.idle_timeout_usec = usec(cfg.idle_timeout);
+    p.disconnected_timeout_usec = usec(cfg.disconnected_timeout);
+    p.max_lifetime_usec = usec(cfg.max_lifetime);
+
+    // The program: a desktop entry by name, else the start script.
+    if (!req.desktop.empty()) {
+        std::optional<session::DesktopSession> d;
+        try {
+            d = session::find_desktop_session(req.desktop);
+        } catch (const std::exception& e) {
+            throw BusError(err::session_failed, std::string("desktop '") + req.desktop + "': " + e.what());
+        }
+        if (!d) throw BusError(err::invalid_argument, "desktop: no desktop session named '" + req.desktop + "'");
+        p.session_argv = d->argv;
+        if (!d->desktop_names.empty()) p.desktop = d->desktop_names;
+    } else {
+        p.session_argv = {cfg.start_script};
+    }
+    if (!cfg.reconnect_script.empty()) p.reconnect_argv = {cfg.reconnect_script};
+
+    std::string sockdir;
+    try {
+        sockdir = ensure_user_sockdir(settings_.runtime_dir, req.uid);
+    } catch (const std::exception& e) {
+        throw BusError(err::failed, std::string("socket directory: ") + e.what());
+    }
+    if (const config::Display* dc = display_config(settings_.displays, req.type)) {
+        auto n = displays_.allocate();
+        if (!n) throw BusError(err::session_limit, "no free X display number left in the configured range");
+        r.display_number = static_cast<int>(*n);
+        p.display_number = *n;
+        p.xauthority = sockdir + "/Xauthority-" + r.id;
+        p.display_socket = req.type == "xvnc" ? sockdir + "/vnc-" + r.id : "/tmp/.X11-unix/X" + std::to_string(*n);
+        session::TemplateValues v{*n, req.width, req.height, req.depth, p.xauthority, p.display_socket, req.user, r.id};
+        try {
+            p.display_argv = session::expand_template(dc->argv, v);
+        } catch (const std::exception& e) {
+            displays_.release(*n);
+            throw BusError(err::failed, std::string("display template: ") + e.what());
+        }
+    }
+
+    Entry& e = add_entry(r, nullptr, p.protocol);
+    e.params = std::move(p);
+    e.waiting.push_back(ref_message(call));
+    const std::string id = r.id;
+    log::info("Starting a new session", fields(e.record));
+
+    // The executor: the connection's logged-in one, else a new one that
+    // checks the account (no password: the connection already logged in).
+    if (executor) {
+        e.link = std::move(executor);
+        e.link->set_callbacks(link_callbacks(id));
+        on_executor_ready(id);
+        return;
+    }
+    try {
+        e.link = ExecutorLink::spawn(event_, reaper_, settings_.executor_path, link_callbacks(id));
+        LoginRequest lr;
+        lr.mode = "account";
+        lr.uid = req.uid;
+        lr.pam_service = settings_.pam_service;
+        lr.rhost = req.rhost;
+        lr.gateway = req.gateway;
+        lr.access = settings_.access;
+        e.link->login(lr, [this, id](LoginResult result) {
+            Entry* en = lookup(id);
+            if (!en) return;
+            if (!result.ok) {
+                fail_waiting(*en, err::session_failed, "account check failed: " + result.error_message);
+                if (en->link) en->link->terminate();
+                bury(id);
+                return;
+            }
+            on_executor_ready(id);
+        });
+    } catch (const std::exception& ex) {
+        fail_waiting(e, err::failed, std::string("could not start the session process: ") + ex.what());
+        bury(id);
+    }
+}
+
+void SessionRegistry::on_executor_ready(const std::string& id) {
+    Entry* e = lookup(id);
+    if (!e || !e->link) return;
+    e->record.executor_pid = static_cast<uint32_t>(e->link->pid());
+    persist(*e);  // the minimal record
+    if (int r = store_fd(fd_name_prefix + id, e->link->fd()); r < 0)
+        log::warning("Could not keep the executor link in the fd store; the session will not survive a manager "
+                     "crash",
+                     [&] {
+                         auto f = fields(e->record);
+                         f.push_back({"RSM_ERROR", std::strerror(-r)});
+                         return f;
+                     }());
+    for (auto* o : observers_) o->session_added(e->record);
+    e->scope_job = scopes_->start(e->record.unit, "rsm session " + id + " of " + e->record.user,
+                                  e->link->pid(), scope_settings_,
+                                  [this, id](std::string error) { on_scope_ready(id, error); });
+}
+
+void SessionRegistry::on_scope_ready(const std::string& id, const std::string& error) {
+    Entry* e = lookup(id);
+    if (!e) return;
+    e->scope_job.reset();
+    if (!error.empty()) {
+        fail_waiting(*e, err::session_failed, "could not create the session scope: " + error);
+        if (e->link) e->link->terminate();
+        bury(id);
+        return;
+    }
+    const uint64_t timeout = settings_.session.startup_timeout.count() * 1'000'000ull + 30'000'000ull;
+    e->link->start_session(id, e->params, timeout, [this, id](ExecutorReply reply) { on_started(id, std::move(reply)); });
+}
+
+void SessionRegistry::on_started(const std::string& id, ExecutorReply reply) {
+    Entry* e = lookup(id);
+    if (!e) return;
+    if (!reply.ok) {
+        auto f = fields(e->record);
+        f.push_back({"RSM_ERROR", reply.error_name});
+        f.push_back({"RSM_REASON", reply.error_message});
+        log::warning("Session failed to start: " + reply.error_message, f);
+        e->failure = reply.error_message;
+        fail_waiting(*e, reply.error_name == err::failed ? err::session_failed : reply.error_name.c_str(),
+                     reply.error_message);
+        // The executor exits once its leader is gone; the link closing buries the entry.
+        return;
+    }
+    merge_from_executor(e->record, reply.record);
+    e->record.complete = true;
+    persist(*e);
+    log::notice("Session ready on " + (e->record.display.empty() ? std::string("no display") : e->record.display),
+                [&] {
+                    auto f = fields(e->record);
+                    f.push_back({"RSM_DISPLAY", e->record.display});
+                    f.push_back({"RSM_LOGIND_SESSION", e->record.logind_session});
+                    return f;
+                }());
+    for (auto* o : observers_)
+        o->session_changed(e->record, {"STATE", "COMPLETE", "DISPLAY", "LEADER_PID", "LOGIND_SESSION"});
+    auto waiting = std::move(e->waiting);
+    for (size_t i = 0; i < waiting.size(); ++i) reply_created(waiting[i].get(), id, i > 0);
+}
+
+void SessionRegistry::fail_waiting(Entry& e, const char* error_name, const std::string& message) {
+    auto waiting = std::move(e.waiting);
+    for (auto& call : waiting) (void)sd_bus_reply_method_errorf(call.get(), error_name, "%s", message.c_str());
+}
+
+// ---------------------------------------------------------------------------
+// Connect, terminate, disconnect
+
+void SessionRegistry::connect(sd_bus_message* call, uint32_t uid, const std::string& id,
+                              const std::string& client_address, const std::string& client_name) {
+    Entry* e = lookup(id);
+    if (!e || e->record.uid != uid) throw BusError(err::no_such_session, "no session " + id + " for this user");
+    if (e->record.state == session::State::closing) throw BusError(err::no_such_session, "session " + id + " is ending");
+    if (!e->record.complete || !e->link)
+        throw BusError(err::session_not_ready, "session " + id + " is still starting");
+    // std::function needs a copyable capture.
+    std::shared_ptr<sd_bus_message> pending(sd_bus_message_ref(call), sd_bus_message_unref);
+    e->link->connect(client_address, client_name, [this, id, pending](ExecutorReply reply) {
+        if (!reply.ok) {
+            (void)sd_bus_reply_method_errorf(pending.get(), reply.error_name.c_str(), "%s",
+                                             reply.error_message.c_str());
+            return;
+        }
+        sd_bus_message* raw = nullptr;
+        int r = sd_bus_message_new_method_return(pending.get(), &raw);
+        MessagePtr out{raw};
+        // The executor's (a{sh} fds, a{sv} details) go to the gateway as they are.
+        if (r >= 0) r = sd_bus_message_rewind(reply.message.get(), true);
+        if (r >= 0) r = sd_bus_message_copy(out.get(), reply.message.get(), true);
+        if (r >= 0) r = sd_bus_send(nullptr, out.get(), nullptr);
+        if (r < 0) {
+            (void)sd_bus_reply_method_errorf(pending.get(), err::failed, "could not pass the session's sockets on: %s",
+                                             std::strerror(-r));
+            return;
+        }
+        if (Entry* en = lookup(id)) log::info("Session connected", fields(en->record));
+    });
+}
+
+void SessionRegistry::terminate_owned(uint32_t uid, const std::string& id) {
+    Entry* e = lookup(id);
+    if (!e || e->record.uid != uid) throw BusError(err::no_such_session, "no session " + id + " for this user");
+    terminate(id);
+}
+
+bool SessionRegistry::terminate(const std::string& id) {
+    Entry* e = lookup(id);
+    if (!e) return false;
+    log::notice("Terminating session", fields(e->record));
+    if (e->record.state != session::State::closing) {
+        e->record.state = session::State::closing;
+        notify_changed(*e, {"STATE"});
+    }
+    if (e->link) {
+        e->link->terminate();
+    } else {
+        bury(id);
+    }
+    return true;
+}
+
+bool SessionRegistry::disconnect(const std::string& id) {
+    Entry* e = lookup(id);
+    if (!e) return false;
+    if (e->link && e->record.complete) e->link->disconnect();
+    return true;
+}
+
+std::size_t SessionRegistry::terminate_user(uint32_t uid) {
+    std::vector<std::string> ids;
+    for (auto& [id, e] : entries_)
+        if (e->record.uid == uid) ids.push_back(id);
+    for (auto& id : ids) terminate(id);
+    return ids.size();
+}
+
+std::string SessionRegistry::reload() { return reload_handler ? reload_handler() : std::string(); }
+
+void SessionRegistry::add_observer(SessionObserver* o) { observers_.push_back(o); }
+void SessionRegistry::remove_observer(SessionObserver* o) {
+    observers_.erase(std::remove(observers_.begin(), observers_.end(), o), observers_.end());
+}
+
+// ---------------------------------------------------------------------------
+// Executor events
+
+void SessionRegistry::on_state_changed(const std::string& id, const session::Record& from_executor) {
+    Entry* e = lookup(id);
+    if (!e) return;
+    // While the start is pending the executor's record is not the announce yet.
+    const bool was_closing = e->record.state == session::State::closing;
+    auto changed = merge_from_executor(e->record, from_executor);
+    if (was_closing && e->record.state != session::State::closing) {
+        e->record.state = session::State::closing;  // we asked it to end; keep saying so
+        changed.erase(std::remove(changed.begin(), changed.end(), "STATE"), changed.end());
+    }
+    notify_changed(*e, changed);
+}
+
+void SessionRegistry::on_link_closed(const std::string& id) {
+    Entry* e = lookup(id);
+    if (!e) return;
+    fail_waiting(*e, err::session_failed,
+                 e->failure.empty() ? "the session process exited before the session was ready" : e->failure);
+    log::info("Session gone", fields(e->record));
+    bury(id);
+}
+
+void SessionRegistry::bury(const std::string& id) {
+    auto node = entries_.extract(id);
+    if (node.empty()) return;
+    Entry& e = *node.mapped();
+    remove_stored_fd(fd_name_prefix + id);
+    session::remove_record(sessions_dir(), id);
+    // What the session left in the user's socket directory, also when its
+    // display server or executor crashed: Xvnc's socket, the Xauthority file.
+    // unlink() never follows a symlink, so the user cannot redirect this.
+    const std::string sockdir = settings_.runtime_dir + "/user/" + std::to_string(e.record.uid) + "/";
+    for (const std::string& name : {"vnc-" + id, "Xauthority-" + id})
+        if (unlink((sockdir + name).c_str()) < 0 && errno != ENOENT)
+            log::warning("Could not remove " + sockdir + name + ": " + std::strerror(errno), fields(e.record));
+    if (e.record.display_number >= 0) displays_.release(static_cast<unsigned>(e.record.display_number));
+    fail_waiting(e, err::session_failed, e.failure.empty() ? "the session ended" : e.failure);
+    if (e.link) e.link->detach();
+    e.scope_job.reset();
+    for (auto* o : observers_) o->session_removed(e.record);
+    graveyard_.push_back(std::move(node.mapped()));
+    sd_event_source_set_enabled(collect_source_.get(), SD_EVENT_ONESHOT);
+}
+
+int SessionRegistry::on_collect(sd_event_source*, void* userdata) {
+    auto* self = static_cast<SessionRegistry*>(userdata);
+    self->graveyard_.clear();
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Queries
+
+std::vector<const session::Record*> SessionRegistry::sessions() const {
+    std::vector<const session::Record*> out;
+    for (auto& [id, e] : entries_) out.push_back(&e->record);
+    return out;
+}
+
+std::vector<const session::Record*> SessionRegistry::sessions_of(uint32_t uid) const {
+    std::vector<const session::Record*> out;
+    for (auto& [id, e] : entries_)
+        if (e->record.uid == uid) out.push_back(&e->record);
+    return out;
+}
+
+const session::Record* SessionRegistry::find(const std::string& id) const {
+    Entry* e = lookup(id);
+    return e ? &e->record : nullptr;
+}
+
+const session::Record* SessionRegistry::find_by_pid(pid_t pid) const {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+    std::string line, cgroup;
+    while (std::getline(in, line))
+        if (line.rfind("0::", 0) == 0) cgroup = line.substr(3);
+    if (cgroup.empty()) return nullptr;
+    // The innermost unit of the cgroup path: rsm-session-<id>.scope, or a
+    // logind session-<n>.scope (matched to the recorded logind session).
+    auto unit_named = [&](std::string_view prefix) -> std::optional<std::string> {
+        const std::string needle = "/" + std::string(prefix);
+        auto pos = cgroup.rfind(needle);
+        if (pos == std::string::npos) return std::nullopt;
+        const auto start = pos + needle.size();
+        const auto end = cgroup.find(".scope", start);
+        if (end == std::string::npos) return std::nullopt;
+        return cgroup.substr(start, end - start);
+    };
+    if (auto id = unit_named("rsm-session-")) return find(*id);
+    if (auto sid = unit_named("session-")) {
+        for (auto& [id, e] : entries_)
+            if (!e->record.logind_session.empty() && e->record.logind_session == *sid) return &e->record;
+    }
+    return nullptr;
+}
+
+// ---------------------------------------------------------------------------
+// Recovery after a restart
+
+void SessionRegistry::recover(std::map<std::string, UniqueFd> links) {
+    session::LoadedRecords loaded = session::load_records(sessions_dir());
+    for (const auto& error : loaded.errors) log::warning("Ignoring a session record: " + error);
+    std::map<std::string, session::Record> records;
+    for (auto& r : loaded.records) records.emplace(r.id, std::move(r));
+
+    for (auto& [id, fd] : links) {
+        if (!session::valid_session_id(id)) {
+            log::warning("Dropping a stored fd with an unexpected name", {{"RSM_FD_NAME", fd_name_prefix + id}});
+            remove_stored_fd(fd_name_prefix + id);
+            continue;
+        }
+        session::Record record;
+        if (auto it = records.find(id); it != records.end()) {
+            record = it->second;
+            records.erase(it);
+        } else {
+            record.id = id;
+            record.unit = scope_unit_name(id);
+        }
+        const int r = bus::skip_to_resync_marker(fd.get(), std::chrono::milliseconds(5000));
+        if (r < 0) {
+            log::warning(std::string("Executor link did not resynchronise, dropping its session: ") + std::strerror(-r),
+                         {{"RSM_SESSION_ID", id}});
+            remove_stored_fd(fd_name_prefix + id);
+            session::remove_record(sessions_dir(), id);
+            continue;
+        }
+        std::unique_ptr<ExecutorLink> link;
+        try {
+            link = ExecutorLink::adopt(event_, std::move(fd), static_cast<pid_t>(record.executor_pid), {});
+        } catch (const std::exception& e) {
+            log::warning(std::string("Could not adopt an executor link: ") + e.what(), {{"RSM_SESSION_ID", id}});
+            remove_stored_fd(fd_name_prefix + id);
+            session::remove_record(sessions_dir(), id);
+            continue;
+        }
+        Entry& e = add_entry(record, std::move(link), protocol_of(record.type));
+        e.link->attach([this, id](ExecutorReply reply) {
+            Entry* en = lookup(id);
+            if (!en) return;
+            if (!reply.ok) {
+                log::warning("Executor did not re-announce its session: " + reply.error_message,
+                             {{"RSM_SESSION_ID", id}});
+                en->link->terminate();
+                bury(id);
+                return;
+            }
+            // The executor's announce is the truth; fill what it owns.
+            session::Record& rec = en->record;
+            if (rec.user.empty()) rec.user = reply.record.user;
+            if (rec.type.empty()) rec.type = reply.record.type;
+            rec.uid = reply.record.uid;
+            if (!reply.record.desktop.empty()) rec.desktop = reply.record.desktop;
+            if (reply.record.width) {
+                rec.width = reply.record.width;
+                rec.height = reply.record.height;
+                rec.depth = reply.record.depth;
+            }
+            merge_from_executor(rec, reply.record);
+            rec.complete = true;
+            en->protocol = protocol_of(rec.type);
+            if (rec.display_number >= 0) displays_.reserve(static_cast<unsigned>(rec.display_number));
+            persist(*en);
+            log::notice("Session recovered after a manager restart", fields(rec));
+            for (auto* o : observers_) o->session_added(rec);
+        });
+    }
+    for (auto& [id, r] : records) {
+        log::info("Removing the record of a session whose executor is gone", fields(r));
+        session::remove_record(sessions_dir(), id);
+    }
+}
+
+}  // namespace rsm::manager

@@ -1,0 +1,170 @@
+// The manager's one registry of desktop sessions: what the gateway socket
+// (org.rsm.Gateway1) and the system bus (org.rsm.Manager1) both see and act
+// on. Each entry is a session record (session/record.hpp) plus the live link to
+// its executor. Records are mirrored to /run/rsm/sessions/<id>.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include "session/record.hpp"
+
+namespace rsm::manager {
+
+// Told about every change, after it happened (for org.rsm.Manager1 objects
+// and signals). Callbacks must not call back into the registry synchronously
+// to remove or add sessions.
+class SessionObserver {
+public:
+    virtual ~SessionObserver() = default;
+    virtual void session_added(const session::Record& r) = 0;
+    // The record changed; `changed` lists the Record fields by their record
+    // file KEY name ("STATE", "CONNECTED_USEC", ...).
+    virtual void session_changed(const session::Record& r, const std::vector<std::string>& changed) = 0;
+    virtual void session_removed(const session::Record& r) = 0;
+};
+
+// The operations the admin bus needs; implemented by the manager's registry.
+class SessionDirectory {
+public:
+    virtual ~SessionDirectory() = default;
+    virtual std::vector<const session::Record*> sessions() const = 0;
+    virtual const session::Record* find(const std::string& id) const = 0;
+    // The session a process belongs to (executor, leader or any user process
+    // of it), via its cgroup (rsm-session-<id>.scope or the logind session
+    // recorded for it). nullptr if none.
+    virtual const session::Record* find_by_pid(pid_t pid) const = 0;
+    // Asynchronous: the session ends later (session_removed follows).
+    // Return false if there is no such session.
+    virtual bool terminate(const std::string& id) = 0;
+    virtual bool disconnect(const std::string& id) = 0;
+    // Number of sessions asked to terminate.
+    virtual std::size_t terminate_user(uint32_t uid) = 0;
+    // Re-reads the configuration; returns "" or the error text.
+    virtual std::string reload() = 0;
+    virtual void add_observer(SessionObserver* o) = 0;
+    virtual void remove_observer(SessionObserver* o) = 0;
+};
+
+}  // namespace rsm::manager
+
+// ---------------------------------------------------------------------------
+// The registry itself.
+
+#include <map>
+
+#include "child_reaper.hpp"
+#include "config/config.hpp"
+#include "executor_link.hpp"
+#include "session/display_allocator.hpp"
+#include "session/reconnect_policy.hpp"
+#include "systemd_scope.hpp"
+#include "util/fd.hpp"
+#include "util/handles.hpp"
+
+namespace rsm::manager {
+
+// What the registry needs from the configuration and the command line.
+struct SessionSettings {
+    config::Session session;
+    config::Displays displays;
+    std::string pam_service;
+    config::Access access;
+    std::string executor_path;
+    std::string runtime_dir;  // /run/rsm
+};
+
+// A Gateway1.CreateSession request, validated.
+struct CreateRequest {
+    uint32_t uid = 0;
+    std::string user;
+    std::string type;
+    std::string desktop;
+    uint32_t width = 1024, height = 768, depth = 24;
+    std::string client_address, client_name;
+    bool force_new = false;
+    std::string session_id;  // reconnect to this one
+    std::string rhost, gateway;  // from the login, for a new executor's PAM_RHOST
+};
+
+class SessionRegistry final : public SessionDirectory {
+public:
+    // `system_bus` (may be null: then no session can start) reaches systemd.
+    SessionRegistry(sd_event* event, ChildReaper& reaper, sd_bus* system_bus, SessionSettings settings);
+    ~SessionRegistry() override;
+    SessionRegistry(const SessionRegistry&) = delete;
+    SessionRegistry& operator=(const SessionRegistry&) = delete;
+
+    // New settings apply to sessions started from now on.
+    void reconfigure(SessionSettings settings);
+    // Called by reload(); set by main (re-reads rsm.toml, applies it everywhere).
+    std::function<std::string()> reload_handler;
+
+    // Gateway1.CreateSession: answers `call` itself, now or when the session
+    // is ready. `executor` is the connection's logged-in executor, taken if a
+    // new session needs one (may be null). Throws bus::BusError for errors
+    // known at once.
+    void create(sd_bus_message* call, CreateRequest request, std::unique_ptr<ExecutorLink>& executor);
+    // Gateway1.ConnectSession: answers `call` later. Throws bus::BusError.
+    void connect(sd_bus_message* call, uint32_t uid, const std::string& id, const std::string& client_address,
+                 const std::string& client_name);
+    // Gateway1.TerminateSession. Throws bus::BusError(NoSuchSession).
+    void terminate_owned(uint32_t uid, const std::string& id);
+    std::vector<const session::Record*> sessions_of(uint32_t uid) const;
+
+    // After a restart: takes the executor links systemd kept in its fd store
+    // (keyed by session id) and the records in runtime_dir/sessions, and
+    // re-attaches every session whose executor still answers. Records without
+    // a live executor are removed.
+    void recover(std::map<std::string, UniqueFd> links);
+    std::size_t size() const { return entries_.size(); }
+
+    // SessionDirectory
+    std::vector<const session::Record*> sessions() const override;
+    const session::Record* find(const std::string& id) const override;
+    const session::Record* find_by_pid(pid_t pid) const override;
+    bool terminate(const std::string& id) override;
+    bool disconnect(const std::string& id) override;
+    std::size_t terminate_user(uint32_t uid) override;
+    std::string reload() override;
+    void add_observer(SessionObserver* o) override;
+    void remove_observer(SessionObserver* o) override;
+
+private:
+    struct Entry;
+    Entry* lookup(const std::string& id) const;
+    Entry& add_entry(session::Record record, std::unique_ptr<ExecutorLink> link, std::string protocol);
+    ExecutorLink::Callbacks link_callbacks(const std::string& id);
+    void start_new(sd_bus_message* call, CreateRequest request, std::unique_ptr<ExecutorLink> executor);
+    void on_executor_ready(const std::string& id);
+    void on_scope_ready(const std::string& id, const std::string& error);
+    void on_started(const std::string& id, ExecutorReply reply);
+    void on_state_changed(const std::string& id, const session::Record& from_executor);
+    void on_link_closed(const std::string& id);
+    void fail_waiting(Entry& e, const char* error_name, const std::string& message);
+    void reply_created(sd_bus_message* call, const std::string& id, bool reused);
+    void persist(const Entry& e);
+    void notify_changed(const Entry& e, const std::vector<std::string>& changed);
+    void bury(const std::string& id);
+    std::string sessions_dir() const;
+    static int on_collect(sd_event_source* s, void* userdata);
+
+    sd_event* event_;
+    ChildReaper& reaper_;
+    SessionSettings settings_;
+    session::ReconnectPolicy policy_;
+    ScopeSettings scope_settings_;
+    std::unique_ptr<ScopeStarter> scopes_;
+    session::DisplayAllocator displays_;
+    std::map<std::string, std::unique_ptr<Entry>> entries_;
+    std::vector<std::unique_ptr<Entry>> graveyard_;
+    std::vector<std::unique_ptr<ExecutorLink>> retired_links_;
+    EventSourcePtr collect_source_;
+    std::vector<SessionObserver*> observers_;
+};
+
+}  // namespace rsm::manager

@@ -1,0 +1,104 @@
+// Moving an executor into its own transient scope, rsm-session-<id>.scope,
+// through systemd's org.freedesktop.systemd1.Manager.StartTransientUnit on the
+// system bus, and waiting (asynchronously) for the job to finish.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+#include <utility>
+
+#include "util/handles.hpp"
+
+namespace rsm::manager {
+
+// Resource settings of a session scope (from [session] in rsm.toml).
+struct ScopeSettings {
+    std::string slice = "rsm.slice";           // Slice=
+    std::optional<uint64_t> memory_max;        // MemoryMax= in bytes; nullopt: not set
+    std::optional<uint64_t> tasks_max;         // TasksMax=
+    std::optional<uint64_t> cpu_weight;        // CPUWeight= (1..10000)
+    uint64_t stop_timeout_usec = 20'000'000;   // TimeoutStopUSec=
+};
+
+// The unit name for a session id: "rsm-session-<id>.scope".
+std::string scope_unit_name(const std::string& session_id);
+
+// Starts scopes on one system-bus connection. All calls are asynchronous: the
+// manager's loop never waits on systemd.
+class ScopeStarter {
+public:
+    // `system_bus` must be attached to the manager's event loop and outlive this.
+    // Queues the JobRemoved match (no Subscribe() needed: systemd sends job
+    // signals to the client that queued the job). Throws std::system_error.
+    // Destroying the starter makes every outstanding Pending inert.
+    explicit ScopeStarter(sd_bus* system_bus);
+    ~ScopeStarter();
+    ScopeStarter(const ScopeStarter&) = delete;
+    ScopeStarter& operator=(const ScopeStarter&) = delete;
+
+    // Result: empty string on success (the job finished with result "done"),
+    // else a message saying what failed (the D-Bus error, or the job result).
+    using Done = std::function<void(std::string error)>;
+
+    // StartTransientUnit(unit, "fail", [Description, Slice, PIDs=[pid],
+    // CollectMode=inactive-or-failed, TimeoutStopUSec, limits...], []) then
+    // waits for the JobRemoved signal of the returned job. `done` runs exactly
+    // once, never from inside start() itself. Cancel by destroying the returned
+    // handle (then `done` never runs).
+    struct Pending;
+    [[nodiscard]] std::unique_ptr<Pending> start(const std::string& unit, const std::string& description,
+                                                 pid_t pid, const ScopeSettings& settings, Done done);
+
+    // StopUnit(unit, "replace"), fire and forget (errors are logged).
+    void stop(const std::string& unit);
+
+private:
+    static int on_match_installed(sd_bus_message* m, void* userdata, sd_bus_error* error);
+    static int on_job_removed(sd_bus_message* m, void* userdata, sd_bus_error* error);
+    static int on_stop_reply(sd_bus_message* m, void* userdata, sd_bus_error* error);
+    void forget(Pending* p) noexcept;
+    struct Token {};  // only the starter makes Pendings
+
+    sd_bus* bus_;
+    SlotPtr job_removed_slot_;
+    std::string match_error_;                    // non-empty: the JobRemoved match could not be installed
+    std::set<Pending*> pending_;                 // every live Pending of this starter
+    std::map<std::string, Pending*> by_job_path_;  // those whose job has been queued
+    std::map<sd_bus_slot*, std::pair<SlotPtr, std::string>> stop_calls_;  // StopUnit calls in flight
+    friend struct Pending;
+};
+
+// One start() in progress. Opaque to callers: destroying it cancels the wait.
+struct ScopeStarter::Pending {
+    Pending(Token, ScopeStarter& owner, std::string unit, Done done);
+    ~Pending();
+    Pending(const Pending&) = delete;
+    Pending& operator=(const Pending&) = delete;
+
+private:
+    friend class ScopeStarter;
+    static int on_reply(sd_bus_message* m, void* userdata, sd_bus_error* error);
+    static int on_deferred_error(sd_event_source* s, void* userdata);
+    // Detaches from the starter, then runs `done` (which may destroy *this).
+    void finish(std::string error);
+
+    ScopeStarter* owner_;
+    std::string unit_;
+    Done done_;
+    SlotPtr call_slot_;           // StartTransientUnit in flight
+    EventSourcePtr deferred_;     // reports an error start() could not send
+    std::string deferred_error_;
+    std::string job_path_;        // once the call returned
+    // JobRemoved results for our unit that arrived before the reply, by job path.
+    std::map<std::string, std::string> early_results_;
+};
+
+}  // namespace rsm::manager

@@ -1,0 +1,33 @@
+#include "user_sockdir.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <stdexcept>
+#include <sys/stat.h>
+
+#include "util/fd.hpp"
+
+namespace rsm::manager {
+
+std::string ensure_user_sockdir(const std::string& runtime_dir, uid_t uid) {
+    const std::string parent = runtime_dir + "/user";
+    const std::string name = std::to_string(uid);
+    const std::string path = parent + "/" + name;
+    auto fail = [](const std::string& what) { throw std::runtime_error(what + ": " + std::strerror(errno)); };
+    if (mkdir(parent.c_str(), 0755) < 0 && errno != EEXIST) fail("cannot create " + parent);
+    UniqueFd dir{open(parent.c_str(), O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)};
+    if (!dir) fail("cannot open " + parent);
+    if (mkdirat(dir.get(), name.c_str(), 0700) < 0 && errno != EEXIST) fail("cannot create " + path);
+    // Open without following links, then fix owner and mode on the fd: a
+    // pre-planted symlink or a wrong owner cannot redirect us.
+    UniqueFd sock{openat(dir.get(), name.c_str(), O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)};
+    if (!sock) fail(path + " is not a directory");
+    struct stat st {};
+    if (fstat(sock.get(), &st) < 0) fail("cannot stat " + path);
+    if (st.st_uid != uid && fchown(sock.get(), uid, static_cast<gid_t>(-1)) < 0) fail("cannot chown " + path);
+    if ((st.st_mode & 07777) != 0700 && fchmod(sock.get(), 0700) < 0) fail("cannot chmod " + path);
+    return path;
+}
+
+}  // namespace rsm::manager

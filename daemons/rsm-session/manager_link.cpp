@@ -1,0 +1,247 @@
+#include "manager_link.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "bus/connection.hpp"
+#include "bus/error.hpp"
+#include "bus/link_resync.hpp"
+
+namespace rsm::session {
+namespace {
+
+// How long writing the 40-byte marker may block the loop: it only waits when
+// the dead manager left the socket's buffer full.
+constexpr std::chrono::milliseconds marker_timeout{2000};
+// How often we look whether a new manager has read up to the marker.
+constexpr uint64_t reader_poll_usec = 200 * 1000;
+
+std::string errno_text(int negative_errno) { return std::strerror(-negative_errno); }
+
+}  // namespace
+
+ManagerLink::ManagerLink(sd_event* event, UniqueFd socket, Callbacks callbacks)
+    : event_{event}, socket_{std::move(socket)}, callbacks_{std::move(callbacks)} {
+    start_bus();
+}
+
+ManagerLink::~ManagerLink() { drop_bus(); }
+
+void ManagerLink::start_bus() {
+    // The connection owns a duplicate; socket_ keeps the socket open when it goes.
+    const int fd = fcntl(socket_.get(), F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) bus::check(-errno, "dup(link)");
+    bus_ = bus::make_client(UniqueFd{fd}, event_);
+    sd_bus_set_description(bus_.get(), "manager");
+    sd_bus_slot* slot = nullptr;
+    bus::check(sd_bus_match_signal(bus_.get(), &slot, nullptr, nullptr, "org.freedesktop.DBus.Local", "Disconnected",
+                                   &ManagerLink::on_disconnected, this),
+               "sd_bus_match_signal(Disconnected)");
+    disconnected_slot_.reset(slot);
+    callbacks_.on_bus(bus_.get());
+}
+
+void ManagerLink::drop_bus() {
+    disconnected_slot_.reset();
+    if (bus_) {
+        // Closing first makes the deleter's flush a no-op: a dead manager
+        // would never let it finish.
+        sd_bus_close(bus_.get());
+        bus_.reset();
+    }
+}
+
+uint64_t ManagerLink::queued_writes() const {
+    uint64_t n = 0;
+    if (!bus_ || sd_bus_get_n_queued_write(bus_.get(), &n) < 0) return 0;
+    return n;
+}
+
+bool ManagerLink::at_eof() const {
+    char c;
+    const ssize_t n = recv(socket_.get(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE));
+}
+
+void ManagerLink::lose(const std::string& why) {
+    if (lost_) return;
+    lost_ = true;
+    manager_watch_.reset();
+    reader_check_.reset();
+    socket_watch_.reset();
+    resync_source_.reset();
+    callbacks_.on_lost(why);
+}
+
+void ManagerLink::watch_manager(pid_t pid) {
+    manager_watch_.reset();
+    manager_pidfd_.reset();
+    manager_pid_ = pid;
+    if (pid <= 0) return;
+    // The syscall: glibc 2.36's <sys/pidfd.h> lacks extern "C" for C++.
+    const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0U));
+    if (fd < 0) {
+        const int e = errno;
+        if (e == ESRCH) {
+            schedule_resync("the manager (pid " + std::to_string(pid) + ") is already gone");
+            return;
+        }
+        auto fields = fields_;
+        fields.push_back({"RSM_ERROR", std::strerror(e)});
+        log::warning("Cannot watch the manager (pid " + std::to_string(pid) +
+                         ") with a pidfd; a manager crash is noticed only when the link breaks",
+                     fields);
+        return;
+    }
+    manager_pidfd_.reset(fd);
+    sd_event_source* s = nullptr;
+    bus::check(sd_event_add_io(event_, &s, fd, EPOLLIN, &ManagerLink::on_manager_exit, this), "sd_event_add_io(pidfd)");
+    manager_watch_.reset(s);
+}
+
+int ManagerLink::on_manager_exit(sd_event_source* s, int, uint32_t, void* userdata) noexcept {
+    auto* self = static_cast<ManagerLink*>(userdata);
+    sd_event_source_set_enabled(s, SD_EVENT_OFF);  // level-triggered: once is enough
+    if (self->resumable_) self->schedule_resync("the manager (pid " + std::to_string(self->manager_pid_) + ") exited");
+    return 0;
+}
+
+int ManagerLink::on_disconnected(sd_bus_message*, void* userdata, sd_bus_error*) noexcept {
+    auto* self = static_cast<ManagerLink*>(userdata);
+    if (!self->resumable_)
+        self->lose("the link to the manager closed");
+    else if (self->at_eof())
+        self->lose("the manager's end of the link is closed");
+    else
+        self->schedule_resync("the D-Bus connection to the manager broke");
+    return 0;
+}
+
+void ManagerLink::schedule_resync(std::string why) {
+    if (lost_ || resync_source_) return;
+    resync_reason_ = std::move(why);
+    sd_event_source* s = nullptr;
+    // Deferred: never drop a connection from inside its own callbacks.
+    int r = sd_event_add_defer(event_, &s, &ManagerLink::on_resync, this);
+    if (r < 0) {
+        lose("cannot schedule the link's resynchronisation: " + errno_text(r));
+        return;
+    }
+    resync_source_.reset(s);
+}
+
+int ManagerLink::on_resync(sd_event_source*, void* userdata) noexcept {
+    auto* self = static_cast<ManagerLink*>(userdata);
+    // sd-event keeps a source that frees itself alive until it returns.
+    self->resync_source_.reset();
+    try {
+        self->resync();
+    } catch (const std::exception& e) {
+        self->lose(std::string("resynchronising the link failed: ") + e.what());
+    }
+    return 0;
+}
+
+void ManagerLink::resync() {
+    const std::string why = resync_reason_;
+    auto fields = fields_;
+    fields.push_back({"RSM_REASON", why});
+    log::warning("Lost the manager (" + why + "); keeping the session and waiting for a new manager", fields);
+
+    manager_watch_.reset();
+    manager_pidfd_.reset();
+    reader_check_.reset();
+    socket_watch_.reset();
+    drop_bus();
+    attached_ = false;
+
+    // Whatever the dead manager sent and we did not read yet is meaningless now.
+    const long dropped = bus::drain_socket(socket_.get());
+    if (dropped == -ECONNRESET) return lose("the manager's end of the link is closed");
+    if (dropped < 0) return lose("cannot drain the link: " + errno_text(static_cast<int>(dropped)));
+    if (dropped > 0) log::debug("Dropped " + std::to_string(dropped) + " unread bytes from the dead manager", fields_);
+
+    const int r = bus::write_resync_marker(socket_.get(), marker_timeout);
+    if (r == -EPIPE || r == -ECONNRESET) return lose("the manager's end of the link is closed");
+    if (r < 0) {
+        // No manager can find our new connection now; the session goes on
+        // (its timers and systemctl stop still end it) and EOF is still noticed.
+        auto f = fields_;
+        f.push_back({"RSM_ERROR", errno_text(r)});
+        log::error("Cannot write the link's resync marker; no manager can take this session over", f);
+        watch_socket();
+        return;
+    }
+    wait_for_reader();
+}
+
+void ManagerLink::watch_socket() {
+    if (socket_watch_) return;
+    sd_event_source* s = nullptr;
+    bus::check(sd_event_add_io(event_, &s, socket_.get(), EPOLLIN | EPOLLRDHUP, &ManagerLink::on_socket_event, this),
+               "sd_event_add_io(link)");
+    socket_watch_.reset(s);
+}
+
+// A client connection started before anyone reads would time out in its
+// SASL exchange and leave a half conversation in front of the next marker.
+// So we start it once the new manager has consumed everything we wrote,
+// marker included: the socket's send queue is empty then.
+void ManagerLink::wait_for_reader() {
+    watch_socket();
+    if (reader_check_) return;
+    sd_event_source* s = nullptr;
+    bus::check(sd_event_add_time_relative(event_, &s, CLOCK_MONOTONIC, 0, 0, &ManagerLink::on_reader_check, this),
+               "sd_event_add_time_relative");
+    reader_check_.reset(s);
+}
+
+int ManagerLink::on_reader_check(sd_event_source* s, uint64_t, void* userdata) noexcept {
+    auto* self = static_cast<ManagerLink*>(userdata);
+    int queued = 0;
+    if (ioctl(self->socket_.get(), SIOCOUTQ, &queued) == 0 && queued > 0) {
+        sd_event_source_set_time_relative(s, reader_poll_usec);
+        sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+    }
+    // Read up to the marker (or SIOCOUTQ unsupported: start right away).
+    sd_event_source_set_enabled(s, SD_EVENT_OFF);
+    self->socket_watch_.reset();
+    try {
+        log::info("A new manager reads the link; starting a new connection", self->fields_);
+        self->start_bus();
+    } catch (const std::exception& e) {
+        self->lose(std::string("cannot start a new connection on the link: ") + e.what());
+    }
+    return 0;
+}
+
+int ManagerLink::on_socket_event(sd_event_source* s, int, uint32_t, void* userdata) noexcept {
+    auto* self = static_cast<ManagerLink*>(userdata);
+    if (self->at_eof()) {
+        sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        self->lose("the manager's end of the link is closed");
+        return 0;
+    }
+    // Nobody should write before our connection starts: drop it.
+    const long dropped = bus::drain_socket(self->socket_.get());
+    if (dropped == -ECONNRESET) {
+        sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        self->lose("the manager's end of the link is closed");
+    } else if (dropped > 0) {
+        log::warning("Dropped " + std::to_string(dropped) + " unexpected bytes on the link while waiting for a manager",
+                     self->fields_);
+    }
+    return 0;
+}
+
+}  // namespace rsm::session

@@ -1,0 +1,98 @@
+// The executor's end of the link to rsm-manager (fd 3), and how it survives
+// the manager dying (see bus/link_resync.hpp).
+//
+// The socket itself (fd 3) stays ours for the executor's whole life; the
+// D-Bus connection runs on a dup() of it, so it can be dropped and started
+// again without closing the socket. While a session exists the link is
+// "resumable": when the manager dies (its pidfd turns readable) or the D-Bus
+// connection breaks with the socket still open, the connection is dropped,
+// what the dead manager sent is drained, the resync marker is written, and a
+// new client connection starts once a new manager has read up to the marker
+// (the socket's send queue is empty). It is "attached" again when that
+// manager calls Attach. systemd keeps the manager's end in its fd store, so
+// the socket reaches EOF only when nobody can ever speak on it again.
+//
+// on_lost says the link is gone for good: EOF, or (while not resumable) any
+// loss of the D-Bus connection, which is how a manager drops a login.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "util/fd.hpp"
+#include "util/handles.hpp"
+#include "util/log.hpp"
+
+namespace rsm::session {
+
+class ManagerLink {
+public:
+    struct Callbacks {
+        // A new D-Bus connection exists (at the start and after each resync):
+        // register the objects on it. Called from the constructor too.
+        std::function<void(sd_bus*)> on_bus;
+        // The link is gone for good; `why` is for the log.
+        std::function<void(const std::string& why)> on_lost;
+    };
+
+    // Takes the socket (fd 3). Throws std::system_error.
+    ManagerLink(sd_event* event, UniqueFd socket, Callbacks callbacks);
+    ~ManagerLink();  // closes the connection without flushing it
+    ManagerLink(const ManagerLink&) = delete;
+    ManagerLink& operator=(const ManagerLink&) = delete;
+
+    // The current connection, or nullptr while waiting for a new manager.
+    sd_bus* bus() const noexcept { return bus_.get(); }
+    // A manager listens: the first one, or one that called Attach since the
+    // last resync. Signals are only worth sending then.
+    bool attached() const noexcept { return attached_ && bus_ && !lost_; }
+    void mark_attached() noexcept { attached_ = true; }
+
+    // From now on a lost manager is waited for instead of ending the link.
+    void set_resumable(bool resumable) noexcept { resumable_ = resumable; }
+    // Watches `pid` (0: nobody) as the manager; replaces an earlier watch.
+    void watch_manager(pid_t pid);
+
+    // Messages not yet written to the socket (0 without a connection).
+    uint64_t queued_writes() const;
+    // Added to every log entry (the session id, once there is one).
+    void set_log_fields(log::Fields fields) { fields_ = std::move(fields); }
+
+private:
+    void start_bus();
+    void drop_bus();
+    void schedule_resync(std::string why);
+    void resync();
+    void wait_for_reader();
+    void watch_socket();
+    void lose(const std::string& why);
+    bool at_eof() const;
+
+    static int on_disconnected(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept;
+    static int on_manager_exit(sd_event_source* s, int fd, uint32_t revents, void* userdata) noexcept;
+    static int on_resync(sd_event_source* s, void* userdata) noexcept;
+    static int on_reader_check(sd_event_source* s, uint64_t usec, void* userdata) noexcept;
+    static int on_socket_event(sd_event_source* s, int fd, uint32_t revents, void* userdata) noexcept;
+
+    sd_event* event_;
+    UniqueFd socket_;
+    Callbacks callbacks_;
+    bool resumable_ = false;
+    bool attached_ = true;
+    bool lost_ = false;
+    pid_t manager_pid_ = 0;
+    std::string resync_reason_;
+    log::Fields fields_;
+    BusPtr bus_;
+    SlotPtr disconnected_slot_;
+    UniqueFd manager_pidfd_;
+    EventSourcePtr manager_watch_;
+    EventSourcePtr resync_source_;
+    EventSourcePtr reader_check_;
+    EventSourcePtr socket_watch_;
+};
+
+}  // namespace rsm::session

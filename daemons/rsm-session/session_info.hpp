@@ -1,0 +1,55 @@
+// What StartSession asks the executor for, and the record the executor
+// reports about its session (StartSession and Attach replies, the
+// StateChanged signal, SessionControl1.GetSession). Keys, types and rules are
+// documented in dbus/org.rsm.Executor1.xml.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+#include <systemd/sd-bus.h>
+
+#include "session/record.hpp"
+
+namespace rsm::session {
+
+// StartSession's params (a{sv}), validated.
+struct StartParams {
+    std::string type;      // "xvnc", "xvfb", "xorg" or "null"
+    std::string protocol;  // "rfb", "x11" or "none" ("none" exactly for "null")
+    std::vector<std::string> display_argv;  // empty for "null"
+    uint32_t display_number = 0;
+    std::string display_socket;  // what Connect connects to; "" for "null"
+    std::string xauthority;      // "" for "null"
+    std::vector<std::string> session_argv;
+    std::vector<std::string> reconnect_argv;
+    std::string desktop;
+    uint32_t width = 0, height = 0, depth = 0;
+    std::string client_address, client_name;
+    // 0 = off, except startup (0 = default_startup_timeout_usec).
+    uint64_t startup_timeout_usec = 0, idle_timeout_usec = 0, disconnected_timeout_usec = 0,
+             max_lifetime_usec = 0;
+    uint32_t manager_pid = 0;  // 0 = nobody to watch
+
+    bool has_display() const noexcept { return type != "null"; }
+};
+
+inline constexpr uint64_t default_startup_timeout_usec = 60ULL * 1000 * 1000;
+
+// Reads and validates StartSession's a{sv}. Throws BusError(InvalidArgument)
+// naming the key for an unknown key, a wrong type, a duplicate, a bad value or
+// a missing required key.
+StartParams read_start_params(sd_bus_message* m);
+
+// Connect's client dictionary: "client_address" s, "client_name" s, both
+// optional ("" when absent). Throws BusError(InvalidArgument) like above.
+struct ClientInfo {
+    std::string address, name;
+};
+ClientInfo read_client_info(sd_bus_message* m);
+
+// Appends `r` (plus the display protocol, which the record does not hold) as
+// the record dictionary a{sv}. Throws std::system_error.
+void append_record(sd_bus_message* m, const Record& r, const std::string& protocol);
+
+}  // namespace rsm::session

@@ -1,0 +1,431 @@
+"""Desktop sessions against the container's real systemd, logind, PAM and
+display servers (set up by scenarios/sessions.sh): create, connect with fd
+hand-off, disconnect, reconnect, takeover, policy, limits, timers, crashes
+and kill -9 of the manager."""
+
+import os
+import re
+import signal
+import subprocess
+import time
+import unittest
+
+import dbus
+
+import gw
+import session_client as sc
+from gw import E
+
+ADDR = "192.0.2.50"
+DROPIN_DIR = "/etc/rsm/rsm.toml.d"
+
+
+def login(user, addr=ADDR):
+    g = gw.gateway()
+    g.LoginWithPassword(user, user + "-pw", gw.client(addr), timeout=60)
+    return g
+
+
+def run(*cmd):
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def wait(cond, timeout=30, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def sessions(g):
+    return {s["id"]: s for s in sc.list_sessions(g)}
+
+
+def record(sid):
+    """The session record file as a dict, or None."""
+    try:
+        with open(f"/run/rsm/sessions/{sid}") as f:
+            return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+    except FileNotFoundError:
+        return None
+
+
+def unit_prop(unit, prop):
+    return run("systemctl", "show", "-P", prop, unit).stdout.strip()
+
+
+def scope(sid):
+    return f"rsm-session-{sid}.scope"
+
+
+def scope_gone(sid):
+    return unit_prop(scope(sid), "ActiveState") in ("inactive", "failed", "")
+
+
+def cgroup_of(pid):
+    with open(f"/proc/{pid}/cgroup") as f:
+        return f.read().strip()
+
+
+def pids(user, name):
+    return [int(p) for p in run("pgrep", "-u", user, "-x", name).stdout.split()]
+
+
+def reload_manager():
+    r = run("systemctl", "reload", "rsm-manager.service")
+    assert r.returncode == 0, r.stderr
+
+
+def set_dropin(name, text):
+    path = os.path.join(DROPIN_DIR, name)
+    if text is None:
+        if os.path.exists(path):
+            os.unlink(path)
+    else:
+        with open(path, "w") as f:
+            f.write(text)
+    reload_manager()
+
+
+def end_all(user):
+    """Terminates every session of `user` and waits until they are gone."""
+    g = login(user)
+    for sid in sessions(g):
+        try:
+            g.TerminateSession(sid, timeout=30)
+        except dbus.exceptions.DBusException:
+            pass
+    wait(lambda: not sessions(g), 60, f"{user}'s sessions to end")
+    g.Close()
+
+
+class SessionTest(unittest.TestCase):
+    def tearDown(self):
+        for u in ("alice", "bob"):
+            end_all(u)
+
+
+class XvncLifecycleTest(SessionTest):
+    def test_create_connect_disconnect_reconnect_terminate(self):
+        g = login("alice")
+        sid, reused = sc.create_session(g, type="xvnc", width=1024, height=768, depth=24, new=True)
+        self.assertRegex(sid, r"^[0-9a-f]{32}$")
+        self.assertFalse(reused)
+
+        # The reply came when the display was ready: the record is complete.
+        s = sessions(g)[sid]
+        self.assertEqual(s["state"], "disconnected")
+        self.assertRegex(s["display"], r"^:\d+$")
+        self.assertEqual((s["display_type"], s["width"], s["height"], s["depth"]), ("xvnc", 1024, 768, 24))
+        rec = record(sid)
+        self.assertEqual(rec["COMPLETE"], "1")
+        self.assertEqual(rec["UNIT"], scope(sid))
+
+        # The executor lives in its own scope in rsm.slice, the user's
+        # processes in the logind session pam_systemd registered.
+        self.assertEqual(unit_prop(scope(sid), "ActiveState"), "active")
+        self.assertEqual(unit_prop(scope(sid), "Slice"), "rsm.slice")
+        executor = int(rec["EXECUTOR_PID"])
+        self.assertIn(f"/rsm.slice/{scope(sid)}", cgroup_of(executor))
+        self.assertNotIn("rsm-manager.service", cgroup_of(executor))
+        status = run("systemctl", "status", "--no-pager", scope(sid)).stdout
+        self.assertIn("rsm-session", status)
+        logind = rec["LOGIND_SESSION"]
+        self.assertTrue(logind, "pam_systemd registered no logind session")
+        props = dict(line.split("=", 1) for line in run("loginctl", "show-session", logind).stdout.split("\n")
+                     if "=" in line)
+        self.assertEqual(props["Name"], "alice")
+        self.assertEqual(props["Remote"], "yes")
+        self.assertEqual(props["RemoteHost"], ADDR)
+        self.assertEqual(props["Type"], "x11")
+        self.assertEqual(props["Class"], "user")
+        self.assertEqual(props["Service"], "rsm")
+        self.assertEqual(props["Display"], s["display"])
+        self.assertIn(f"session-{logind}.scope", cgroup_of(int(rec["LEADER_PID"])))
+        xvnc = pids("alice", "Xvnc")
+        self.assertEqual(len(xvnc), 1, "Xvnc runs as alice")
+        self.assertIn(f"session-{logind}.scope", cgroup_of(xvnc[0]))
+
+        # Connect: the display fd speaks RFB, the control channel D-Bus.
+        fds, details = sc.connect_session(g, sid, client_name="laptop")
+        self.assertEqual(details["protocol"], "rfb")
+        self.assertEqual(details["display"], s["display"])
+        width, height, _name = sc.rfb_handshake(fds["display"])
+        self.assertEqual((width, height), (1024, 768))
+        ctl = sc.ControlChannel(fds["control"])
+        info = ctl.call("GetSession")
+        self.assertEqual(info["session_id"], sid)
+        s = sessions(g)[sid]
+        self.assertEqual(s["state"], "active")
+        self.assertEqual((s["client_address"], s["client_name"]), (ADDR, "laptop"))
+
+        # Closing the control channel marks the session disconnected.
+        ctl.close()
+        fds["display"].close()
+        s = wait(lambda: (lambda x: x if x["state"] == "disconnected" else None)(sessions(g)[sid]), 20,
+                 "disconnected state")
+        self.assertGreater(s["disconnected_usec"], 0)
+
+        # Create again: the policy (UBD) hands back the same session.
+        sid2, reused = sc.create_session(g, type="xvnc", width=1024, height=768, depth=24)
+        self.assertEqual((sid2, reused), (sid, True))
+        fds, _ = sc.connect_session(g, sid)
+        self.assertEqual(sc.rfb_handshake(fds["display"])[:2], (1024, 768))
+        reconnects = "/home/alice/.rsm-reconnects"
+        wait(lambda: os.path.exists(reconnects) and "reconnect DISPLAY=" + s["display"] in open(reconnects).read(),
+             20, "the reconnect script")
+        for f in fds.values():
+            f.close()
+
+        # systemctl stop of the scope ends the session cleanly.
+        vnc_socket = f"/run/rsm/user/{s['uid']}/vnc-{sid}"
+        self.assertTrue(os.path.exists(vnc_socket))
+        self.assertEqual(run("systemctl", "stop", scope(sid)).returncode, 0)
+        wait(lambda: sid not in sessions(g), 30, "the session to leave ListSessions")
+        wait(lambda: record(sid) is None, 10, "the record to go")
+        wait(lambda: not pids("alice", "Xvnc"), 20, "Xvnc to exit")
+        wait(lambda: scope_gone(sid), 20, "the scope to go")
+        wait(lambda: run("loginctl", "show-session", "-P", "State", logind).stdout.strip() in ("", "closing")
+             and not pids("alice", "xterm"), 20, "the logind session to close")
+        self.assertFalse(os.path.exists(vnc_socket))
+        self.assertFalse(os.path.exists(f"/run/rsm/user/{s['uid']}/Xauthority-{sid}"))
+
+
+class XvfbTest(SessionTest):
+    def test_x11_display_fd_with_cookie(self):
+        g = login("alice")
+        sid, _ = sc.create_session(g, type="xvfb", width=800, height=600, depth=24, new=True)
+        fds, details = sc.connect_session(g, sid)
+        self.assertEqual(details["protocol"], "x11")
+        self.assertEqual(details["xauth_name"], "MIT-MAGIC-COOKIE-1")
+        self.assertEqual(len(details["xauth_data"]), 16)
+        setup = sc.x11_handshake(fds["display"], details["xauth_name"], details["xauth_data"])
+        self.assertTrue(setup.success, setup.reason)
+        self.assertEqual((setup.width, setup.height), (800, 600))
+        # A wrong cookie is refused by the server: the cookie is real.
+        fds2, _ = sc.connect_session(g, sid)
+        bad = sc.x11_handshake(fds2["display"], "MIT-MAGIC-COOKIE-1", b"\0" * 16)
+        self.assertFalse(bad.success)
+
+
+class PolicyAndLimitsTest(SessionTest):
+    def test_policy_letters_named_reconnect_new_and_per_user_cap(self):
+        g = login("alice")
+        a, reused = sc.create_session(g, type="null", width=800, height=600, depth=24)
+        self.assertFalse(reused)
+        self.assertEqual(sc.create_session(g, type="null", width=800, height=600, depth=24), (a, True))
+        # B: another depth is another session; D: another geometry too.
+        b, reused = sc.create_session(g, type="null", width=800, height=600, depth=16)
+        self.assertNotEqual(b, a)
+        self.assertFalse(reused)
+        c, _ = sc.create_session(g, type="null", width=1024, height=768, depth=24)
+        self.assertNotIn(c, (a, b))
+        # Another type never matches.
+        d, _ = sc.create_session(g, type="xvfb", width=800, height=600, depth=24)
+        self.assertNotIn(d, (a, b, c))
+        # Named: that very session; "new" with the cap (4) reached: refused.
+        self.assertEqual(sc.create_session(g, type="null", session_id=b), (b, True))
+        name, msg = gw.error_name(sc.create_session, g, type="null", new=True)
+        self.assertEqual(name, E + "SessionLimit", msg)
+        self.assertIn("alice", msg)
+        # Another user cannot name, connect to or terminate alice's session.
+        h = login("bob")
+        self.assertEqual(gw.error_name(sc.create_session, h, type="null", session_id=a)[0], E + "NoSuchSession")
+        self.assertEqual(gw.error_name(sc.connect_session, h, a)[0], E + "NoSuchSession")
+        self.assertEqual(gw.error_name(h.TerminateSession, a)[0], E + "NoSuchSession")
+        self.assertNotIn(a, sessions(h))
+        # A terminated session stops counting at once it is gone.
+        g.TerminateSession(d, timeout=30)
+        wait(lambda: d not in sessions(g), 30, "the xvfb session to end")
+        e, reused = sc.create_session(g, type="null", new=True)
+        self.assertFalse(reused)
+
+    def test_bad_options_are_refused_with_the_reason(self):
+        g = login("alice")
+        for opts, needle in ((dict(type="wayland"), "type"), (dict(depth=7), "depth"),
+                             (dict(width=10), "width"), (dict(desktop="../x"), "desktop"),
+                             (dict(session_id="xyz"), "session_id"),
+                             (dict(desktop="no-such-desktop"), "no-such-desktop")):
+            name, msg = gw.error_name(sc.create_session, g, **opts)
+            self.assertEqual(name, E + "InvalidArgument", msg)
+            self.assertIn(needle, msg)
+        name, msg = gw.error_name(sc.create_session, g, bogus=dbus.String("x"))
+        self.assertEqual(name, E + "InvalidArgument")
+        self.assertIn("bogus", msg)
+        self.assertEqual(gw.error_name(gw.gateway().CreateSession, sc.options(type="null"))[0],
+                         E + "NotAuthenticated")
+
+
+class TakeoverTest(SessionTest):
+    def test_second_gateway_takes_the_session_over(self):
+        g1 = login("alice")
+        sid, _ = sc.create_session(g1, type="null", new=True)
+        fds1, _ = sc.connect_session(g1, sid, client_name="first")
+        self.assertEqual(sorted(fds1), ["control"])
+        ctl1 = sc.ControlChannel(fds1["control"])
+        g2 = login("alice", addr="192.0.2.51")
+        fds2, _ = sc.connect_session(g2, sid, client_name="second")
+        name, args = ctl1.wait_signal("DisconnectRequested", timeout=10)
+        self.assertIn("taken over", args[0])
+        self.assertTrue(ctl1.wait_closed(10))
+        s = sessions(g2)[sid]
+        self.assertEqual((s["state"], s["client_name"], s["client_address"]), ("active", "second", "192.0.2.51"))
+        # Either side may end the connection: the gateway asks to disconnect.
+        ctl2 = sc.ControlChannel(fds2["control"])
+        ctl2.call("Disconnect")
+        wait(lambda: sessions(g2)[sid]["state"] == "disconnected", 10, "disconnected after Disconnect()")
+
+
+class TimerTest(SessionTest):
+    def tearDown(self):
+        set_dropin("60-timers.toml", None)
+        super().tearDown()
+
+    def test_disconnected_limit_terminates(self):
+        set_dropin("60-timers.toml", "[session]\ndisconnected_timeout = 2\n")
+        g = login("alice")
+        sid, _ = sc.create_session(g, type="null", new=True)
+        fds, _ = sc.connect_session(g, sid)
+        self.assertIn(sid, sessions(g))
+        fds["control"].close()
+        wait(lambda: sid not in sessions(g), 20, "the disconnected session to be terminated")
+        self.assertTrue(gw.wait_journal("disconnected too long", "-o", "cat"))
+
+    def test_idle_limit_disconnects(self):
+        set_dropin("60-timers.toml", "[session]\nidle_timeout = 2\n")
+        g = login("alice")
+        sid, _ = sc.create_session(g, type="null", new=True)
+        fds, _ = sc.connect_session(g, sid)
+        ctl = sc.ControlChannel(fds["control"])
+        name, args = ctl.wait_signal("DisconnectRequested", timeout=15)
+        self.assertIn("idle", args[0])
+        wait(lambda: sessions(g)[sid]["state"] == "disconnected", 10, "disconnected by the idle limit")
+
+    def test_activity_keeps_an_idle_limited_session_connected(self):
+        set_dropin("60-timers.toml", "[session]\nidle_timeout = 2\n")
+        g = login("alice")
+        sid, _ = sc.create_session(g, type="null", new=True)
+        fds, _ = sc.connect_session(g, sid)
+        ctl = sc.ControlChannel(fds["control"])
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            ctl.call("ReportActivity")
+            with self.assertRaises(TimeoutError):
+                ctl.wait_signal("DisconnectRequested", timeout=0.5)
+        self.assertEqual(sessions(g)[sid]["state"], "active")
+
+    def test_maximum_lifetime_terminates(self):
+        set_dropin("60-timers.toml", "[session]\nmax_lifetime = 3\n")
+        g = login("alice")
+        sid, _ = sc.create_session(g, type="null", new=True)
+        fds, _ = sc.connect_session(g, sid)
+        ctl = sc.ControlChannel(fds["control"])
+        name, args = ctl.wait_signal("SessionEnding", timeout=20)
+        self.assertIn("lifetime", args[0])
+        wait(lambda: sid not in sessions(g), 20, "the session to end at its maximum lifetime")
+
+
+class CrashTest(SessionTest):
+    def test_display_server_crash_cleans_up(self):
+        g = login("alice")
+        sid, _ = sc.create_session(g, type="xvnc", new=True)
+        fds, _ = sc.connect_session(g, sid)
+        ctl = sc.ControlChannel(fds["control"])
+        rec = record(sid)
+        (xvnc,) = pids("alice", "Xvnc")
+        os.kill(xvnc, signal.SIGKILL)
+        name, args = ctl.wait_signal("SessionEnding", timeout=20)
+        self.assertIn("display server", args[0])
+        self.assertTrue(ctl.wait_closed(20))
+        wait(lambda: sid not in sessions(g), 20, "the session to go")
+        wait(lambda: record(sid) is None and scope_gone(sid), 20, "record and scope to go")
+        wait(lambda: not pids("alice", "xterm"), 20, "the session program to go")
+        self.assertFalse(os.path.exists(f"/proc/{rec['EXECUTOR_PID']}"))
+        self.assertFalse(os.path.exists(f"/run/rsm/user/{rec['UID']}/vnc-{sid}"))
+
+    def test_session_program_failure_is_reported(self):
+        g = login("alice")
+        with open("/home/alice/.xsession-broken", "w") as f:
+            f.write("#!/bin/sh\nexit 3\n")
+        os.chmod("/home/alice/.xsession-broken", 0o755)
+        os.rename("/home/alice/.xsession", "/home/alice/.xsession-good")
+        os.rename("/home/alice/.xsession-broken", "/home/alice/.xsession")
+        try:
+            sid, _ = sc.create_session(g, type="xvfb", new=True)
+            # The display was ready, so the call succeeded; the session ends
+            # when its program exits and leaves nothing behind.
+            wait(lambda: sid not in sessions(g), 20, "the session to end with its program")
+            wait(lambda: not pids("alice", "Xvfb") and scope_gone(sid), 20, "Xvfb and the scope to go")
+            self.assertTrue(gw.wait_journal("session program exited with status 3", "-o", "cat"))
+        finally:
+            os.rename("/home/alice/.xsession", "/home/alice/.xsession-broken")
+            os.rename("/home/alice/.xsession-good", "/home/alice/.xsession")
+
+    def test_display_server_that_cannot_start_fails_the_create(self):
+        set_dropin("61-broken.toml", '[display.xvfb]\nargv = ["/usr/bin/false", ":%d"]\n')
+        try:
+            g = login("alice")
+            name, msg = gw.error_name(sc.create_session, g, type="xvfb", new=True)
+            self.assertEqual(name, E + "SessionFailed", msg)
+            self.assertIn("display server exited with status 1", msg)
+            wait(lambda: not sessions(g), 20, "no session left")
+        finally:
+            set_dropin("61-broken.toml", None)
+
+
+class ManagerCrashTest(SessionTest):
+    def test_kill_9_of_the_manager_loses_no_session(self):
+        g = login("alice")
+        ids = [sc.create_session(g, type="xvnc", new=True)[0]]
+        ids += [sc.create_session(g, type="null", new=True)[0] for _ in range(2)]
+        fds, _ = sc.connect_session(g, ids[1])
+        ctl = sc.ControlChannel(fds["control"])
+        before = sessions(g)
+        xvnc = pids("alice", "Xvnc")
+        old_pid = int(unit_prop("rsm-manager.service", "MainPID"))
+        os.kill(old_pid, signal.SIGKILL)
+        wait(lambda: unit_prop("rsm-manager.service", "MainPID") not in ("0", str(old_pid))
+             and unit_prop("rsm-manager.service", "ActiveState") == "active", 30, "the manager to restart")
+        g2 = login("alice")
+        after = wait(lambda: (lambda s: s if set(s) == set(ids) else None)(sessions(g2)), 30,
+                     "all three sessions to be back")
+        for sid in ids:
+            for key in ("state", "display", "display_type", "created_usec", "width", "height", "depth"):
+                self.assertEqual(after[sid][key], before[sid][key], f"{sid} {key}")
+            self.assertEqual(record(sid)["COMPLETE"], "1")
+        self.assertEqual(pids("alice", "Xvnc"), xvnc, "Xvnc kept running")
+        self.assertFalse(ctl.closed, "the connected gateway's control channel survived")
+        self.assertEqual(ctl.call("GetSession")["session_id"], ids[1])
+        # Every session is connectable through the new manager.
+        fds0, _ = sc.connect_session(g2, ids[0])
+        self.assertEqual(len(sc.rfb_handshake(fds0["display"])), 3)
+        for sid in ids[1:]:
+            f, _ = sc.connect_session(g2, sid)
+            self.assertIn("control", f)
+        self.assertTrue(gw.wait_journal("Session recovered after a manager restart", "-o", "cat"))
+
+
+class WithoutPamSystemdTest(SessionTest):
+    def tearDown(self):
+        set_dropin("62-pam.toml", None)
+        super().tearDown()
+
+    def test_stack_without_pam_systemd_keeps_everything_in_the_scope(self):
+        set_dropin("62-pam.toml", '[pam]\nservice = "rsm-nosystemd"\n')
+        g = login("alice")
+        sid, _ = sc.create_session(g, type="xvfb", new=True)
+        rec = record(sid)
+        self.assertEqual(rec["LOGIND_SESSION"], "")
+        self.assertIn(f"/rsm.slice/{scope(sid)}", cgroup_of(int(rec["LEADER_PID"])))
+        (xvfb,) = pids("alice", "Xvfb")
+        self.assertIn(f"/rsm.slice/{scope(sid)}", cgroup_of(xvfb))
+        g.TerminateSession(sid, timeout=30)
+        wait(lambda: sid not in sessions(g) and scope_gone(sid) and not pids("alice", "Xvfb"), 30,
+             "the session to end")
+
+
+if __name__ == "__main__":
+    unittest.main()
