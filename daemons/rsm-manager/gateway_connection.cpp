@@ -123,6 +123,9 @@ GatewayConnection::GatewayConnection(GatewayServer& server, uint64_t id, UniqueF
                                    this),
                "watching for disconnection");
     disconnect_slot_.reset(slot);
+    bus::check(sd_bus_add_filter(bus_.get(), &slot, &GatewayConnection::drop_when_closing, this),
+               "adding the closing filter");
+    filter_slot_.reset(slot);
     start_processing_ = bus::process_until_running(bus_.get(), server_.event());
     arm_login_deadline();
 }
@@ -131,6 +134,7 @@ GatewayConnection::~GatewayConnection() {
     start_processing_.reset();
     login_deadline_.reset();
     disconnect_slot_.reset();
+    filter_slot_.reset();
     dbus_slot_.reset();
     gateway_slot_.reset();
     pending_call_.reset();
@@ -146,8 +150,15 @@ void GatewayConnection::abort_pending(const char* error_name, const std::string&
 }
 
 void GatewayConnection::stop_reading() {
+    // Messages already read (or still arriving: a peer may keep writing into
+    // a socket shut for reading) are dropped by the filter from now on.
+    closing_ = true;
     const int fd = sd_bus_get_fd(bus_.get());
     if (fd >= 0) (void)shutdown(fd, SHUT_RD);
+}
+
+int GatewayConnection::drop_when_closing(sd_bus_message*, void* userdata, sd_bus_error*) {
+    return static_cast<GatewayConnection*>(userdata)->closing_ ? 1 : 0;
 }
 
 // ---------------------------------------------------------------------------

@@ -69,6 +69,7 @@ private:
     static int method_get_id(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int method_get_name_owner(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int on_disconnected(sd_bus_message* m, void* userdata, sd_bus_error* error);
+    static int drop_when_closing(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int on_login_deadline(sd_event_source* s, uint64_t usec, void* userdata);
 
     static const sd_bus_vtable gateway_vtable[];
@@ -94,7 +95,8 @@ private:
     ucred peer_;
     std::chrono::steady_clock::time_point accepted_at_;
     BusPtr bus_;
-    SlotPtr gateway_slot_, dbus_slot_, disconnect_slot_;
+    SlotPtr gateway_slot_, dbus_slot_, disconnect_slot_, filter_slot_;
+    bool closing_ = false;
     EventSourcePtr login_deadline_;
     EventSourcePtr start_processing_;
     bool said_hello_ = false;

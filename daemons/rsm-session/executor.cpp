@@ -403,7 +403,6 @@ void Executor::stop(const std::string& why) {
         exit_when_flushed();
         return;
     }
-    if (phase_ == Phase::starting || phase_ == Phase::running) log::info(why + ", ending the session", fields());
     end_session(why, false);
 }
 
@@ -776,6 +775,9 @@ void Executor::end_session(const std::string& reason, bool failed) {
         end_reason_ = reason;
         end_failed_ = failed;
     }
+    auto f = fields();
+    f.push_back({"RSM_REASON", reason});
+    log::info("Ending session " + record_.id + ": " + reason, f);
     phase_ = Phase::ending;
     record_.state = State::closing;
     timers_->disarm_all();

@@ -33,7 +33,7 @@ constexpr int link_fd = 3;
 int on_signal(sd_event_source* s, const struct signalfd_siginfo* si, void* userdata) noexcept {
     auto* executor = static_cast<rsm::session::Executor*>(userdata);
     try {
-        executor->stop(std::string("Received SIG") + sigabbrev_np(static_cast<int>(si->ssi_signo)));
+        executor->stop(std::string("received SIG") + sigabbrev_np(static_cast<int>(si->ssi_signo)));
     } catch (const std::exception& e) {
         rsm::log::error(std::string("Stopping failed: ") + e.what());
         return sd_event_exit(sd_event_source_get_event(s), EXIT_FAILURE);

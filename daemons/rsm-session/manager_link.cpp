@@ -47,10 +47,15 @@ void ManagerLink::start_bus() {
                                    &ManagerLink::on_disconnected, this),
                "sd_bus_match_signal(Disconnected)");
     disconnected_slot_.reset(slot);
+    // sd-bus 252 also stalls on the client side: the manager's first call
+    // can arrive in the same read as its "OK" and would wait for an
+    // unrelated event (seen with Attach after a resync, and Login).
+    start_processing_ = bus::process_until_running(bus_.get(), event_);
     callbacks_.on_bus(bus_.get());
 }
 
 void ManagerLink::drop_bus() {
+    start_processing_.reset();
     disconnected_slot_.reset();
     if (bus_) {
         // Closing first makes the deleter's flush a no-op: a dead manager

@@ -88,6 +88,7 @@ private:
     log::Fields fields_;
     BusPtr bus_;
     SlotPtr disconnected_slot_;
+    EventSourcePtr start_processing_;  // bus::process_until_running, dropped with bus_
     UniqueFd manager_pidfd_;
     EventSourcePtr manager_watch_;
     EventSourcePtr resync_source_;
