@@ -21,14 +21,12 @@ using session::Record;
 
 namespace {
 
-// org.rsm.Manager1's names (dbus/org.rsm.Manager1.xml). To move into
-// bus/names.hpp.
-constexpr const char* manager_bus_name = "org.rsm.Manager1";
-constexpr const char* manager_path = "/org/rsm/Manager1";
-constexpr const char* manager_interface = "org.rsm.Manager1";
-constexpr const char* session_interface = "org.rsm.Session1";
-constexpr const char* session_path_prefix = "/org/rsm/Manager1/session";
-constexpr const char* error_no_session_for_pid = "org.rsm.Error.NoSessionForPID";
+using names::manager_bus_name;
+using names::manager_interface;
+using names::manager_path;
+using names::session_interface;
+using names::session_path_prefix;
+constexpr const char* error_no_session_for_pid = names::error::no_session_for_pid;
 
 // polkit actions (polkit/org.rsm.policy).
 namespace action {

@@ -74,7 +74,6 @@ int build_start_call(sd_bus* bus, sd_bus_message** ret, const std::string& unit,
 
 }  // namespace
 
-std::string scope_unit_name(const std::string& session_id) { return "rsm-session-" + session_id + ".scope"; }
 
 // ---- ScopeStarter ---------------------------------------------------------
 

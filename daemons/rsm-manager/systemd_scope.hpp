@@ -15,6 +15,7 @@
 #include <systemd/sd-event.h>
 #include <utility>
 
+#include "session/session_id.hpp"
 #include "util/handles.hpp"
 
 namespace rsm::manager {
@@ -29,7 +30,7 @@ struct ScopeSettings {
 };
 
 // The unit name for a session id: "rsm-session-<id>.scope".
-std::string scope_unit_name(const std::string& session_id);
+using session::scope_unit_name;
 
 // Starts scopes on one system-bus connection. All calls are asynchronous: the
 // manager's loop never waits on systemd.

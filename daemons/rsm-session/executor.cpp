@@ -443,7 +443,7 @@ int Executor::start_session(sd_bus_message* m) {
     record_.user = user_;
     record_.type = params_.type;
     record_.state = State::starting;
-    record_.unit = "rsm-session-" + id + ".scope";
+    record_.unit = session::scope_unit_name(id);
     record_.executor_pid = static_cast<uint32_t>(getpid());
     record_.display_number = params_.has_display() ? static_cast<int>(params_.display_number) : -1;
     record_.width = params_.width;
@@ -475,31 +475,38 @@ int Executor::start_session(sd_bus_message* m) {
     if (params_.has_display()) f.push_back({"RSM_DISPLAY", ":" + std::to_string(params_.display_number)});
     if (!params_.client_address.empty()) f.push_back({"RSM_CLIENT_ADDRESS", params_.client_address});
 
-    SessionLeader::Callbacks callbacks{[this](const LeaderReady& r) { on_leader_ready(r); },
-                                       [this](const std::string& reason, bool failed) { on_leader_exit(reason, failed); }};
-    try {
-        leader_ = SessionLeader::start(event_, *pam_, spec, std::move(callbacks));
-    } catch (const std::exception& e) {
-        f.push_back({"RSM_ERROR", e.what()});
-        log::error("Cannot start the session leader", f);
-        // Nothing runs: the executor has served its purpose.
-        phase_ = Phase::ended;
-        exit_when_flushed();
-        throw BusError(err::session_failed, std::string("cannot start the session leader: ") + e.what());
-    }
-    phase_ = Phase::starting;
-    record_.leader_pid = static_cast<uint32_t>(leader_->pid());
-    pending_start_ = ref_message(m);
-    link_->set_log_fields(fields());
-    link_->set_resumable(true);
-    link_->watch_manager(static_cast<pid_t>(params_.manager_pid));
-
+    // Everything that can fail before the fork: once the leader runs, the
+    // only way out is through it.
     timers_.emplace(event_,
                     SessionTimers::Limits{params_.startup_timeout_usec, params_.max_lifetime_usec,
                                           params_.disconnected_timeout_usec, params_.idle_timeout_usec},
                     [this](Timer t) { on_timer(t); });
     timers_->arm(Timer::startup);
     timers_->arm(Timer::lifetime);
+    link_->set_log_fields(fields());
+    link_->set_resumable(true);
+    link_->watch_manager(static_cast<pid_t>(params_.manager_pid));
+    pending_start_ = ref_message(m);
+
+    SessionLeader::Callbacks callbacks{
+        [this](const LeaderReady& r) { on_leader_ready(r); },
+        [this](const std::string& reason, bool failed) { on_leader_exit(reason, failed); }};
+    try {
+        leader_ = SessionLeader::start(event_, *pam_, spec, std::move(callbacks));
+    } catch (const std::exception& e) {
+        f.push_back({"RSM_ERROR", e.what()});
+        log::error("Cannot start the session leader", f);
+        // Nothing runs: the executor has served its purpose.
+        pending_start_.reset();
+        timers_->disarm_all();
+        link_->set_resumable(false);
+        link_->watch_manager(0);
+        phase_ = Phase::ended;
+        exit_when_flushed();
+        throw BusError(err::session_failed, std::string("cannot start the session leader: ") + e.what());
+    }
+    phase_ = Phase::starting;
+    record_.leader_pid = static_cast<uint32_t>(leader_->pid());
 
     f.push_back({"RSM_LEADER_PID", std::to_string(leader_->pid())});
     log::info("Starting session " + id + " for user '" + user_ + "'", f);
@@ -603,8 +610,8 @@ int Executor::connect(sd_bus_message* m) {
         bus::check(sd_bus_message_open_container(reply.get(), 'e', "sv"), "open entry");
         bus::check(sd_bus_message_append(reply.get(), "s", "xauth_data"), "append");
         bus::check(sd_bus_message_open_container(reply.get(), 'v', "ay"), "open variant");
-        bus::check(sd_bus_message_append_array(reply.get(), 'y', ready_.xauth_cookie.data(), ready_.xauth_cookie.size()),
-                   "append cookie");
+        const auto& cookie = ready_.xauth_cookie;
+        bus::check(sd_bus_message_append_array(reply.get(), 'y', cookie.data(), cookie.size()), "append cookie");
         bus::check(sd_bus_message_close_container(reply.get()), "close variant");
         bus::check(sd_bus_message_close_container(reply.get()), "close entry");
     }
@@ -837,7 +844,8 @@ void Executor::exit_when_flushed() {
 int Executor::on_exit_check(sd_event_source*, void* userdata) noexcept {
     auto* self = static_cast<Executor*>(userdata);
     const bool channels_closed =
-        !self->control_ && std::all_of(self->retired_.begin(), self->retired_.end(), [](const auto& c) { return c->closed(); });
+        !self->control_ &&
+        std::all_of(self->retired_.begin(), self->retired_.end(), [](const auto& c) { return c->closed(); });
     if (channels_closed && self->link_->queued_writes() == 0) sd_event_exit(self->event_, 0);
     return 0;
 }

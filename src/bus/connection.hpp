@@ -19,10 +19,12 @@ BusPtr make_server(UniqueFd fd, sd_event* event);
 // The client side (no Hello: there is no bus daemon). Takes ownership of `fd`.
 BusPtr make_client(UniqueFd fd, sd_event* event);
 
-// Works around sd-bus (252) leaving a server connection's first message
-// unprocessed when it arrives in the same read as the client's BEGIN: the
-// bus turns "running" inside the read, but nothing wakes the event loop for
-// the message already queued, so the call waits for the next unrelated event.
+// Works around sd-bus (252) leaving a connection's first message unprocessed
+// when it arrives in the same read as the end of the SASL exchange (a
+// server's first call with the client's BEGIN; a client's first incoming
+// call with the server's OK): the bus turns "running" inside the read, but
+// nothing wakes the event loop for the message already queued, so the call
+// waits for the next unrelated event. Use it on both sides.
 // The returned post source processes the bus after every loop iteration until
 // it is running with an empty queue, then turns itself off. Keep it as long
 // as the bus.

@@ -19,6 +19,15 @@ inline constexpr const char* executor_path = "/org/rsm/Executor1";
 inline constexpr const char* executor_manager_interface = "org.rsm.Executor1.Manager";
 inline constexpr const char* executor_manager_path = "/org/rsm/Executor1/Manager";
 
+// The admin interface on the system bus (dbus/org.rsm.Manager1.xml,
+// dbus/org.rsm.Session1.xml); session objects are
+// <session_path_prefix>/<sd_bus_path_encode'd id>.
+inline constexpr const char* manager_bus_name = "org.rsm.Manager1";
+inline constexpr const char* manager_path = "/org/rsm/Manager1";
+inline constexpr const char* manager_interface = "org.rsm.Manager1";
+inline constexpr const char* session_interface = "org.rsm.Session1";
+inline constexpr const char* session_path_prefix = "/org/rsm/Manager1/session";
+
 // The bus-daemon interface the gateway socket emulates for Hello.
 inline constexpr const char* dbus_interface = "org.freedesktop.DBus";
 inline constexpr const char* dbus_path = "/org/freedesktop/DBus";
@@ -43,11 +52,8 @@ inline constexpr const char* no_such_session = "org.rsm.Error.NoSuchSession";
 inline constexpr const char* session_not_ready = "org.rsm.Error.SessionNotReady";
 inline constexpr const char* session_limit = "org.rsm.Error.SessionLimit";
 inline constexpr const char* session_failed = "org.rsm.Error.SessionFailed";
+inline constexpr const char* no_session_for_pid = "org.rsm.Error.NoSessionForPID";
 }  // namespace error
-
-}  // namespace rsm::names
-
-namespace rsm::names {
 
 // The control channel an executor hands a gateway on Connect (the seed's
 // CCP): peer-to-peer D-Bus, the executor serves this object.

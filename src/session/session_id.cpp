@@ -26,4 +26,6 @@ bool valid_session_id(std::string_view id) noexcept {
     return true;
 }
 
+std::string scope_unit_name(std::string_view id) { return "rsm-session-" + std::string(id) + ".scope"; }
+
 }  // namespace rsm::session

@@ -10,4 +10,7 @@ std::string new_session_id();
 // Exactly 32 characters of [0-9a-f].
 bool valid_session_id(std::string_view id) noexcept;
 
+// The transient scope a session's executor runs in: "rsm-session-<id>.scope".
+std::string scope_unit_name(std::string_view id);
+
 }  // namespace rsm::session

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "bus/names.hpp"
 #include "json.hpp"
 #include "rsm-build-config.h"
 #include "util/fd.hpp"
@@ -34,11 +35,10 @@ namespace {
 using namespace rsm;
 using rsmctl::JsonWriter;
 
-// org.rsm.Manager1 (dbus/org.rsm.Manager1.xml). To move into bus/names.hpp.
-constexpr const char* manager_bus_name = "org.rsm.Manager1";
-constexpr const char* manager_path = "/org/rsm/Manager1";
-constexpr const char* manager_interface = "org.rsm.Manager1";
-constexpr const char* session_interface = "org.rsm.Session1";
+using rsm::names::manager_bus_name;
+using rsm::names::manager_interface;
+using rsm::names::manager_path;
+using rsm::names::session_interface;
 
 constexpr const char* systemd_bus_name = "org.freedesktop.systemd1";
 constexpr const char* systemd_path = "/org/freedesktop/systemd1";
