@@ -242,13 +242,15 @@ def _xwd(env, display, target):
 # ------------------------------------------------------------------ the tool
 
 def screenshot(sock, out_png, timeout=30.0, screen="2560x1600", crop=True, allow_blank=False,
-               settle=True, verbose=False):
+               settle=0.5, verbose=False):
     """Writes a PNG of the RFB desktop behind `sock` (a connected socket
     object or a file descriptor number; the stream is used up, the caller
     still closes it). Returns a dict: width, height (of the picture), window
     (the viewer's geometry on the private screen), display (the private Xvfb
     display), bytes (RFB bytes received), blank (True only with
     allow_blank when the desktop never showed more than one colour).
+    The picture is taken once it has not changed for `settle` seconds (so a
+    window manager starting beside the first client is caught settled).
     Raises ScreenshotError (with the viewer's log) after `timeout` seconds."""
     owned = None
     if not isinstance(sock, socket.socket):
@@ -273,7 +275,7 @@ def screenshot(sock, out_png, timeout=30.0, screen="2560x1600", crop=True, allow
             viewer = subprocess.Popen(
                 ["vncviewer", "-display", display, "-SecurityTypes=None", "-Shared=1", "-ViewOnly=1",
                  "-RemoteResize=0", "-FullScreen=0", "-AutoSelect=0", "-PreferredEncoding=Raw",
-                 "-FullColor=1", "-ReconnectOnError=0", "-AlertOnFatalError=0",
+                 "-FullColor=1", "-ReconnectOnError=0", "-AlertOnFatalError=0", "-MenuKey=",
                  f"127.0.0.1::{relay.port}"],
                 env=env, cwd=tmp, stdin=subprocess.DEVNULL, stdout=vlog, stderr=vlog,
                 start_new_session=True)
@@ -281,7 +283,8 @@ def screenshot(sock, out_png, timeout=30.0, screen="2560x1600", crop=True, allow
             vlog.close()
 
         win = None
-        last = None        # (digest, uniform) of the previous look
+        last = None        # (digest, window) of the previous look
+        since = 0.0        # when the picture last changed
         shown = None       # the last look that showed a picture
         stable = False
         while time.monotonic() < deadline:
@@ -293,12 +296,14 @@ def screenshot(sock, out_png, timeout=30.0, screen="2560x1600", crop=True, allow
             win = _viewer_window(env, display)
             if win is not None:
                 _w, _h, digest, uniform = xwd_image(_xwd(env, display, win[0]))
+                now = time.monotonic()
+                if last != (digest, win):
+                    last, since = (digest, win), now
                 if not uniform:
                     shown = win
-                    if not settle or (last is not None and last == (digest, win)):
+                    if now - since >= settle:
                         stable = True
                         break
-                last = (digest, win)
             time.sleep(POLL_INTERVAL)
         blank = False
         if not stable:
@@ -351,6 +356,8 @@ def main(argv=None):
     p.add_argument("--screen", default="2560x1600",
                    help="size of the private Xvfb screen; must hold the remote desktop (default 2560x1600)")
     p.add_argument("--no-crop", action="store_true", help="keep the whole private screen")
+    p.add_argument("--settle", type=float, default=0.5,
+                   help="seconds the picture must stay unchanged before it is taken (default 0.5)")
     p.add_argument("--allow-blank", action="store_true", help="accept a desktop of one flat colour")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
@@ -365,7 +372,7 @@ def main(argv=None):
         sock = socket.create_connection((host, int(port)))
     try:
         info = screenshot(sock, a.output, timeout=a.timeout, screen=a.screen, crop=not a.no_crop,
-                          allow_blank=a.allow_blank, verbose=a.verbose)
+                          allow_blank=a.allow_blank, settle=a.settle, verbose=a.verbose)
     except ScreenshotError as e:
         print(f"vnc-screenshot: {e}", file=sys.stderr)
         return 1

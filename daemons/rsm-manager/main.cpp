@@ -1,14 +1,18 @@
 // rsm-manager: the session manager daemon. Socket-activated on
 // /run/rsm/gateway.sock (rsm-manager.socket); serves org.rsm.Gateway1 on
-// every accepted connection; runs PAM only in rsm-session executors.
+// every accepted connection; runs PAM only in rsm-session executors. Also
+// started by /run/rsm/executor.sock (rsm-manager-executor.socket), where
+// executors re-announce their sessions after a stop of the manager.
 #include <csignal>
 #include <fcntl.h>
 #include <cstdio>
 #include <cstring>
 #include <getopt.h>
 #include <map>
+#include <memory>
 #include <string>
 #include <sys/resource.h>
+#include <system_error>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
@@ -17,6 +21,7 @@
 #include "child_reaper.hpp"
 #include "polkit_authorizer.hpp"
 #include "config/config.hpp"
+#include "executor_listener.hpp"
 #include "fd_store.hpp"
 #include "gateway_server.hpp"
 #include "session_registry.hpp"
@@ -37,7 +42,8 @@ void usage(FILE* out) {
     std::fprintf(out,
                  "Usage: rsm-manager [OPTIONS]\n"
                  "The rsm session manager. Normally started by systemd through rsm-manager.socket;\n"
-                 "expects exactly one listening UNIX stream socket from socket activation.\n\n"
+                 "expects exactly one listening UNIX stream socket from socket activation (and\n"
+                 "optionally the executors' socket, fd name \"executor\").\n\n"
                  "  --config=FILE        main configuration file (default %s/rsm.toml)\n"
                  "  --config-dropins=DIR drop-in directory (default %s/rsm.toml.d)\n"
                  "  --executor=PATH      the rsm-session executor (default %s)\n"
@@ -101,6 +107,31 @@ manager::SessionSettings session_settings(const config::Config& cfg, const Optio
     return s;
 }
 
+// Passed sockets are blocking; we accept in batches until EAGAIN.
+void check_listening_socket(int fd, const char* what) {
+    if (sd_is_socket_unix(fd, SOCK_STREAM, 1, nullptr, 0) <= 0)
+        throw std::runtime_error(std::string("the passed ") + what + " socket is not a listening UNIX stream socket");
+    const int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        throw std::system_error(errno, std::generic_category(), std::string("making the ") + what +
+                                                                   " socket non-blocking");
+}
+
+// The executors' re-announce socket (rsm-manager-executor.socket's
+// FileDescriptorName=executor), or an empty fd when it was not passed (e.g.
+// systemd-socket-activate in the integration tier): re-announcing is off.
+UniqueFd take_executor_socket(manager::InheritedFds& fds) {
+    std::vector<UniqueFd> found = fds.take("executor");
+    if (found.empty()) {
+        log::info("No executor socket was passed; executors cannot re-announce their sessions after a stop");
+        return {};
+    }
+    if (found.size() > 1) log::warning("More than one executor socket was passed; using the first");
+    UniqueFd fd = std::move(found.front());
+    check_listening_socket(fd.get(), "executor");
+    return fd;
+}
+
 // The one listening socket systemd (or systemd-socket-activate) passed us:
 // the fd named "gateway" (rsm-manager.socket's FileDescriptorName=), or the
 // only unnamed one.
@@ -117,12 +148,7 @@ UniqueFd take_listen_socket(manager::InheritedFds& fds) {
                                  std::to_string(found.size()) +
                                  " (start rsm-manager.socket, or use systemd-socket-activate -l PATH)");
     UniqueFd fd = std::move(found.front());
-    if (sd_is_socket_unix(fd.get(), SOCK_STREAM, 1, nullptr, 0) <= 0)
-        throw std::runtime_error("the passed socket is not a listening UNIX stream socket");
-    // Passed sockets are blocking; we accept in batches until EAGAIN.
-    const int flags = fcntl(fd.get(), F_GETFL);
-    if (flags < 0 || fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) < 0)
-        throw std::system_error(errno, std::generic_category(), "making the gateway socket non-blocking");
+    check_listening_socket(fd.get(), "gateway");
     return fd;
 }
 
@@ -192,6 +218,7 @@ int run(Daemon& d) {
     config::Config cfg = config::load(d.options.config_paths);
     manager::InheritedFds inherited = manager::take_inherited_fds();
     std::map<std::string, UniqueFd> executor_links = inherited.take_prefixed("executor-");
+    UniqueFd executor_fd = take_executor_socket(inherited);
     UniqueFd listen_fd = take_listen_socket(inherited);
 
     sd_event* raw = nullptr;
@@ -212,6 +239,12 @@ int run(Daemon& d) {
     if (!executor_links.empty())
         log::notice("Recovering " + std::to_string(executor_links.size()) + " sessions from the fd store");
     sessions.recover(std::move(executor_links));
+    // After recovery: a session that comes back both ways is refused the second time.
+    std::unique_ptr<manager::ExecutorListener> executor_listener;
+    if (executor_fd)
+        executor_listener = std::make_unique<manager::ExecutorListener>(
+            event.get(), std::move(executor_fd),
+            [&sessions](UniqueFd fd, pid_t pid) { sessions.adopt_announced(std::move(fd), pid); });
     // org.rsm.Manager1 on the system bus: the same registry, guarded by polkit.
     std::unique_ptr<manager::PolkitAuthorizer> polkit;
     std::unique_ptr<manager::AdminBus> admin;
@@ -225,6 +258,7 @@ int run(Daemon& d) {
     int r = sd_event_loop(event.get());
     d.server = nullptr;
     d.sessions = nullptr;
+    executor_listener.reset();
     admin.reset();
     polkit.reset();
     return r < 0 ? 1 : 0;

@@ -120,7 +120,9 @@ SessionRegistry::~SessionRegistry() {
     // executors keep their sessions for the next manager.
     for (auto& [id, e] : entries_)
         if (e->link) e->link->detach();
+    for (auto& [key, link] : announcing_) link->detach();
     entries_.clear();
+    announcing_.clear();
     graveyard_.clear();
     retired_links_.clear();
 }
@@ -376,14 +378,7 @@ void SessionRegistry::on_executor_ready(const std::string& id) {
     if (!e || !e->link) return;
     e->record.executor_pid = static_cast<uint32_t>(e->link->pid());
     persist(*e);  // the minimal record
-    if (int r = store_fd(fd_name_prefix + id, e->link->fd()); r < 0)
-        log::warning("Could not keep the executor link in the fd store; the session will not survive a manager "
-                     "crash",
-                     [&] {
-                         auto f = fields(e->record);
-                         f.push_back({"RSM_ERROR", std::strerror(-r)});
-                         return f;
-                     }());
+    store_link(*e);
     for (auto* o : observers_) o->session_added(e->record);
     e->scope_job = scopes_->start(e->record.unit, "rsm session " + id + " of " + e->record.user,
                                   e->link->pid(), scope_settings_,
@@ -542,6 +537,24 @@ void SessionRegistry::on_link_closed(const std::string& id) {
     bury(id);
 }
 
+void SessionRegistry::store_link(const Entry& e) {
+    if (int r = store_fd(fd_name_prefix + e.record.id, e.link->fd()); r < 0)
+        log::warning("Could not keep the executor link in the fd store; the session will not survive a manager "
+                     "crash",
+                     [&] {
+                         auto f = fields(e.record);
+                         f.push_back({"RSM_ERROR", std::strerror(-r)});
+                         return f;
+                     }());
+}
+
+void SessionRegistry::retire(std::unique_ptr<ExecutorLink> link) {
+    if (!link) return;
+    link->detach();
+    retired_links_.push_back(std::move(link));
+    sd_event_source_set_enabled(collect_source_.get(), SD_EVENT_ONESHOT);
+}
+
 void SessionRegistry::bury(const std::string& id) {
     auto node = entries_.extract(id);
     if (node.empty()) return;
@@ -567,6 +580,7 @@ void SessionRegistry::bury(const std::string& id) {
 int SessionRegistry::on_collect(sd_event_source*, void* userdata) {
     auto* self = static_cast<SessionRegistry*>(userdata);
     self->graveyard_.clear();
+    self->retired_links_.clear();
     return 0;
 }
 
@@ -667,30 +681,111 @@ void SessionRegistry::recover(std::map<std::string, UniqueFd> links) {
                 bury(id);
                 return;
             }
-            // The executor's announce is the truth; fill what it owns.
-            session::Record& rec = en->record;
-            if (rec.user.empty()) rec.user = reply.record.user;
-            if (rec.type.empty()) rec.type = reply.record.type;
-            rec.uid = reply.record.uid;
-            if (!reply.record.desktop.empty()) rec.desktop = reply.record.desktop;
-            if (reply.record.width) {
-                rec.width = reply.record.width;
-                rec.height = reply.record.height;
-                rec.depth = reply.record.depth;
-            }
-            merge_from_executor(rec, reply.record);
-            rec.complete = true;
-            en->protocol = protocol_of(rec.type);
-            if (rec.display_number >= 0) displays_.reserve(static_cast<unsigned>(rec.display_number));
-            persist(*en);
-            log::notice("Session recovered after a manager restart", fields(rec));
-            for (auto* o : observers_) o->session_added(rec);
+            take_announce(*en, reply.record);
+            log::notice("Session recovered after a manager restart", fields(en->record));
         });
     }
     for (auto& [id, r] : records) {
+        // Also when its executor is about to re-announce it on the executor
+        // socket: the announce writes the record again.
         log::info("Removing the record of a session whose executor is gone", fields(r));
         session::remove_record(sessions_dir(), id);
     }
+}
+
+// An executor's Attach reply (its re-announce), after a restart or on the
+// executor socket: its record is the truth. Fills what the executor owns,
+// writes the full record and tells the observers the session is there.
+void SessionRegistry::take_announce(Entry& e, const session::Record& announced) {
+    session::Record& rec = e.record;
+    if (rec.user.empty()) rec.user = announced.user;
+    if (rec.type.empty()) rec.type = announced.type;
+    rec.uid = announced.uid;
+    if (!announced.desktop.empty()) rec.desktop = announced.desktop;
+    if (announced.width) {
+        rec.width = announced.width;
+        rec.height = announced.height;
+        rec.depth = announced.depth;
+    }
+    merge_from_executor(rec, announced);
+    rec.complete = true;
+    e.protocol = protocol_of(rec.type);
+    if (rec.display_number >= 0) displays_.reserve(static_cast<unsigned>(rec.display_number));
+    persist(e);
+    for (auto* o : observers_) o->session_added(rec);
+}
+
+// ---------------------------------------------------------------------------
+// Re-announces on the executor socket (after a stop of the manager)
+
+void SessionRegistry::adopt_announced(UniqueFd fd, pid_t pid) {
+    const log::Fields peer{{"RSM_EXECUTOR_PID", std::to_string(pid)}};
+    std::unique_ptr<ExecutorLink> link;
+    try {
+        // A fresh connection: the executor starts its D-Bus client at once,
+        // there is no resync marker to skip.
+        link = ExecutorLink::adopt(event_, std::move(fd), pid, {});
+    } catch (const std::exception& e) {
+        auto f = peer;
+        f.push_back({"RSM_ERROR", e.what()});
+        log::warning("Could not set up a link to an announcing executor", f);
+        return;
+    }
+    const uint64_t key = next_announce_++;
+    ExecutorLink::Callbacks cb;
+    cb.on_disconnect = [this, key, pid] {
+        auto node = announcing_.extract(key);
+        if (node.empty()) return;
+        log::warning("An executor closed its connection before announcing its session",
+                     {{"RSM_EXECUTOR_PID", std::to_string(pid)}});
+        retire(std::move(node.mapped()));
+    };
+    link->set_callbacks(std::move(cb));
+    ExecutorLink& ref = *link;
+    announcing_.emplace(key, std::move(link));
+    try {
+        ref.attach([this, key, pid](ExecutorReply reply) { on_announced(key, pid, std::move(reply)); });
+    } catch (const std::exception& e) {
+        auto f = peer;
+        f.push_back({"RSM_ERROR", e.what()});
+        log::warning("Could not ask an announcing executor for its session", f);
+        auto node = announcing_.extract(key);
+        if (!node.empty()) retire(std::move(node.mapped()));
+    }
+}
+
+void SessionRegistry::on_announced(uint64_t key, pid_t pid, ExecutorReply reply) {
+    auto node = announcing_.extract(key);
+    if (node.empty()) return;
+    std::unique_ptr<ExecutorLink> link = std::move(node.mapped());
+    const std::string& id = reply.record.id;
+    log::Fields f{{"RSM_EXECUTOR_PID", std::to_string(pid)}};
+    if (!id.empty()) f.push_back({"RSM_SESSION_ID", id});
+    // Refusals close the new link only: whatever the executor runs, it ends
+    // on its own when no manager takes it (or goes on with the one it has).
+    auto refuse = [&](const std::string& why) {
+        f.push_back({"RSM_REASON", why});
+        log::warning("Refused an executor's re-announce: " + why, f);
+        retire(std::move(link));
+    };
+    if (!reply.ok) return refuse("Attach failed: " + reply.error_message);
+    if (!session::valid_session_id(id)) return refuse("the announced session id is not valid");
+    if (reply.record.executor_pid && reply.record.executor_pid != static_cast<uint32_t>(pid))
+        return refuse("the announced executor pid " + std::to_string(reply.record.executor_pid) +
+                      " is not the peer's");
+    const auto& type = reply.record.type;
+    if (type != "xvnc" && type != "xvfb" && type != "xorg" && type != "null")
+        return refuse("unknown display type '" + type + "'");
+    if (lookup(id)) return refuse("a session with this id is already known");
+
+    session::Record record;
+    record.id = id;
+    record.unit = scope_unit_name(id);
+    record.executor_pid = static_cast<uint32_t>(pid);
+    Entry& e = add_entry(std::move(record), std::move(link), protocol_of(type));
+    take_announce(e, reply.record);
+    store_link(e);
+    log::notice("Session re-announced by its executor after a stop of the manager", fields(e.record));
 }
 
 }  // namespace rsm::manager

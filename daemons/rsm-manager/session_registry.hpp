@@ -121,6 +121,13 @@ public:
     // re-attaches every session whose executor still answers. Records without
     // a live executor are removed.
     void recover(std::map<std::string, UniqueFd> links);
+    // An executor that connected to the executor socket (its old link reached
+    // EOF: the manager was stopped for good and the fd store dropped): makes
+    // a server link on `fd`, calls Attach, and adds the session the reply
+    // describes, with its record file and a copy of the link in the fd store.
+    // `pid` is the peer's (SO_PEERCRED). An id already known is refused: the
+    // new link is closed, nothing is terminated.
+    void adopt_announced(UniqueFd fd, pid_t pid);
     std::size_t size() const { return entries_.size(); }
 
     // SessionDirectory
@@ -145,6 +152,10 @@ private:
     void on_started(const std::string& id, ExecutorReply reply);
     void on_state_changed(const std::string& id, const session::Record& from_executor);
     void on_link_closed(const std::string& id);
+    void take_announce(Entry& e, const session::Record& announced);
+    void store_link(const Entry& e);
+    void on_announced(uint64_t key, pid_t pid, ExecutorReply reply);
+    void retire(std::unique_ptr<ExecutorLink> link);
     void fail_waiting(Entry& e, const char* error_name, const std::string& message);
     void reply_created(sd_bus_message* call, const std::string& id, bool reused);
     void persist(const Entry& e);
@@ -163,6 +174,9 @@ private:
     std::map<std::string, std::unique_ptr<Entry>> entries_;
     std::vector<std::unique_ptr<Entry>> graveyard_;
     std::vector<std::unique_ptr<ExecutorLink>> retired_links_;
+    // Links from the executor socket until their Attach reply names the session.
+    std::map<uint64_t, std::unique_ptr<ExecutorLink>> announcing_;
+    uint64_t next_announce_ = 1;
     EventSourcePtr collect_source_;
     std::vector<SessionObserver*> observers_;
 };

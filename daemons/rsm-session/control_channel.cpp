@@ -13,7 +13,7 @@ using bus::BusError;
 
 ControlChannel::ControlChannel(sd_event* event, UniqueFd fd, std::string session_id, Callbacks callbacks)
     : event_{event}, session_id_{std::move(session_id)}, callbacks_{std::move(callbacks)} {
-    bus_ = bus::make_server(std::move(fd), event_);
+    bus_ = bus::make_handed_over_server(std::move(fd), event_);
     sd_bus_set_description(bus_.get(), "control");
     sd_bus_slot* slot = nullptr;
     bus::check(sd_bus_add_object_vtable(bus_.get(), &slot, names::session_control_path,

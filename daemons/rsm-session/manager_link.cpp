@@ -10,11 +10,13 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "bus/connection.hpp"
 #include "bus/error.hpp"
 #include "bus/link_resync.hpp"
+#include "rsm-build-config.h"
 
 namespace rsm::session {
 namespace {
@@ -24,6 +26,13 @@ namespace {
 constexpr std::chrono::milliseconds marker_timeout{2000};
 // How often we look whether a new manager has read up to the marker.
 constexpr uint64_t reader_poll_usec = 200 * 1000;
+// Where executors re-announce their sessions (rsm-manager-executor.socket).
+constexpr const char* announce_path = RSM_RUNTIME_DIR "/executor.sock";
+// How long a re-announce may take in all, from the EOF to the Attach: the
+// socket starts the manager, which then attaches within its start-up.
+constexpr uint64_t announce_timeout_usec = 60ULL * 1000 * 1000;
+// Before trying again: a connection that closed before Attach, a full backlog.
+constexpr uint64_t announce_retry_usec = 500 * 1000;
 
 std::string errno_text(int negative_errno) { return std::strerror(-negative_errno); }
 
@@ -84,7 +93,18 @@ void ManagerLink::lose(const std::string& why) {
     reader_check_.reset();
     socket_watch_.reset();
     resync_source_.reset();
+    announce_timer_.reset();
+    announce_deadline_.reset();
     callbacks_.on_lost(why);
+}
+
+void ManagerLink::mark_attached() {
+    attached_ = true;
+    if (!announcing_) return;
+    announcing_ = false;
+    announce_timer_.reset();
+    announce_deadline_.reset();
+    log::notice("The session is re-announced: a new manager attached", fields_);
 }
 
 void ManagerLink::watch_manager(pid_t pid) {
@@ -124,8 +144,10 @@ int ManagerLink::on_disconnected(sd_bus_message*, void* userdata, sd_bus_error*)
     auto* self = static_cast<ManagerLink*>(userdata);
     if (!self->resumable_)
         self->lose("the link to the manager closed");
+    else if (self->announcing_)
+        self->retry_announce("the new manager closed the connection before it attached", announce_retry_usec);
     else if (self->at_eof())
-        self->lose("the manager's end of the link is closed");
+        self->closed_for_good("the manager's end of the link is closed");
     else
         self->schedule_resync("the D-Bus connection to the manager broke");
     return 0;
@@ -157,6 +179,7 @@ int ManagerLink::on_resync(sd_event_source*, void* userdata) noexcept {
 }
 
 void ManagerLink::resync() {
+    if (!resumable_) return;
     const std::string why = resync_reason_;
     auto fields = fields_;
     fields.push_back({"RSM_REASON", why});
@@ -171,12 +194,12 @@ void ManagerLink::resync() {
 
     // Whatever the dead manager sent and we did not read yet is meaningless now.
     const long dropped = bus::drain_socket(socket_.get());
-    if (dropped == -ECONNRESET) return lose("the manager's end of the link is closed");
+    if (dropped == -ECONNRESET) return closed_for_good("the manager's end of the link is closed");
     if (dropped < 0) return lose("cannot drain the link: " + errno_text(static_cast<int>(dropped)));
     if (dropped > 0) log::debug("Dropped " + std::to_string(dropped) + " unread bytes from the dead manager", fields_);
 
     const int r = bus::write_resync_marker(socket_.get(), marker_timeout);
-    if (r == -EPIPE || r == -ECONNRESET) return lose("the manager's end of the link is closed");
+    if (r == -EPIPE || r == -ECONNRESET) return closed_for_good("the manager's end of the link is closed");
     if (r < 0) {
         // No manager can find our new connection now; the session goes on
         // (its timers and systemctl stop still end it) and EOF is still noticed.
@@ -234,19 +257,116 @@ int ManagerLink::on_socket_event(sd_event_source* s, int, uint32_t, void* userda
     auto* self = static_cast<ManagerLink*>(userdata);
     if (self->at_eof()) {
         sd_event_source_set_enabled(s, SD_EVENT_OFF);
-        self->lose("the manager's end of the link is closed");
+        self->closed_for_good("the manager's end of the link is closed");
         return 0;
     }
     // Nobody should write before our connection starts: drop it.
     const long dropped = bus::drain_socket(self->socket_.get());
     if (dropped == -ECONNRESET) {
         sd_event_source_set_enabled(s, SD_EVENT_OFF);
-        self->lose("the manager's end of the link is closed");
+        self->closed_for_good("the manager's end of the link is closed");
     } else if (dropped > 0) {
         log::warning("Dropped " + std::to_string(dropped) + " unexpected bytes on the link while waiting for a manager",
                      self->fields_);
     }
     return 0;
+}
+
+}  // namespace rsm::session
+
+namespace rsm::session {
+
+// ---------------------------------------------------------------------------
+// Re-announcing after the manager's end of the link closed for good
+
+void ManagerLink::closed_for_good(const std::string& why) {
+    if (resumable_)
+        begin_announce(why);
+    else
+        lose(why);
+}
+
+void ManagerLink::begin_announce(const std::string& why) {
+    if (lost_ || announcing_) return;
+    auto f = fields_;
+    f.push_back({"RSM_REASON", why});
+    f.push_back({"RSM_SOCKET", announce_path});
+    log::notice("The manager's end of the link is closed (" + why + "); re-announcing the session on " +
+                    announce_path,
+                f);
+    announcing_ = true;
+    attached_ = false;
+    // Nothing more to hear from the old link or the old manager.
+    manager_watch_.reset();
+    manager_pidfd_.reset();
+    manager_pid_ = 0;
+    reader_check_.reset();
+    socket_watch_.reset();
+    resync_source_.reset();
+    sd_event_source* s = nullptr;
+    int r = sd_event_add_time_relative(event_, &s, CLOCK_MONOTONIC, announce_timeout_usec, 0,
+                                       &ManagerLink::on_announce_deadline, this);
+    if (r < 0) return lose("cannot arm the re-announce deadline: " + errno_text(r));
+    announce_deadline_.reset(s);
+    retry_announce(why, 0);
+}
+
+// The connection attempt runs from a timer: the old connection must not be
+// dropped from inside its own callbacks.
+void ManagerLink::retry_announce(const std::string& why, uint64_t delay_usec) {
+    if (lost_ || announce_timer_) return;
+    if (delay_usec) {
+        auto f = fields_;
+        f.push_back({"RSM_REASON", why});
+        log::info("Re-announcing the session again (" + why + ")", f);
+    }
+    sd_event_source* s = nullptr;
+    int r = sd_event_add_time_relative(event_, &s, CLOCK_MONOTONIC, delay_usec, 0, &ManagerLink::on_announce, this);
+    if (r < 0) return lose("cannot schedule the re-announce: " + errno_text(r));
+    announce_timer_.reset(s);
+}
+
+int ManagerLink::on_announce(sd_event_source*, uint64_t, void* userdata) noexcept {
+    auto* self = static_cast<ManagerLink*>(userdata);
+    self->announce_timer_.reset();
+    try {
+        self->announce();
+    } catch (const std::exception& e) {
+        self->lose(std::string("re-announcing the session failed: ") + e.what());
+    }
+    return 0;
+}
+
+int ManagerLink::on_announce_deadline(sd_event_source*, uint64_t, void* userdata) noexcept {
+    auto* self = static_cast<ManagerLink*>(userdata);
+    self->announce_deadline_.reset();
+    self->lose("no manager attached within " + std::to_string(announce_timeout_usec / 1000000) +
+               " seconds after the re-announce");
+    return 0;
+}
+
+void ManagerLink::announce() {
+    drop_bus();
+    socket_.reset();
+    // Non-blocking: a UNIX stream connect never waits then, it fails with
+    // EAGAIN when the backlog is full, and we try again.
+    UniqueFd fd{socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)};
+    if (!fd) bus::check(-errno, "socket(AF_UNIX)");
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    const std::string path = announce_path;
+    if (path.size() >= sizeof sa.sun_path) return lose("the executor socket path " + path + " is too long");
+    path.copy(sa.sun_path, sizeof sa.sun_path - 1);
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) < 0) {
+        const int e = errno;
+        if (e == EAGAIN || e == EINTR) return retry_announce("the executor socket's backlog is full", announce_retry_usec);
+        return lose("no manager listens on " + path + " (" + std::strerror(e) + ")");
+    }
+    socket_ = std::move(fd);
+    auto f = fields_;
+    f.push_back({"RSM_SOCKET", path});
+    log::info("Connected to " + path + "; waiting for a manager to attach", f);
+    start_bus();
 }
 
 }  // namespace rsm::session

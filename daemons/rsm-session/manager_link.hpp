@@ -12,8 +12,19 @@
 // manager calls Attach. systemd keeps the manager's end in its fd store, so
 // the socket reaches EOF only when nobody can ever speak on it again.
 //
-// on_lost says the link is gone for good: EOF, or (while not resumable) any
-// loss of the D-Bus connection, which is how a manager drops a login.
+// That happens when the manager stops for good (systemctl stop, a failure
+// past the restart limit): systemd drops the fd store. A resumable link then
+// re-announces the session: it connects to the executors' socket
+// (/run/rsm/executor.sock, rsm-manager-executor.socket, which starts the
+// manager), starts a client connection on the new socket, and waits for the
+// new manager's Attach. That socket is the link from then on (the manager
+// keeps it in its fd store like any other). No socket to connect to, or no
+// Attach within 60 s, and the link is lost. A new connection that closes
+// before Attach is tried again, within the same 60 s.
+//
+// on_lost says the link is gone for good: EOF with nobody to re-announce to,
+// or (while not resumable) any loss of the D-Bus connection, which is how a
+// manager drops a login.
 #pragma once
 
 #include <functional>
@@ -49,7 +60,8 @@ public:
     // A manager listens: the first one, or one that called Attach since the
     // last resync. Signals are only worth sending then.
     bool attached() const noexcept { return attached_ && bus_ && !lost_; }
-    void mark_attached() noexcept { attached_ = true; }
+    // A manager called Attach (ends a re-announce).
+    void mark_attached();
 
     // From now on a lost manager is waited for instead of ending the link.
     void set_resumable(bool resumable) noexcept { resumable_ = resumable; }
@@ -70,12 +82,18 @@ private:
     void watch_socket();
     void lose(const std::string& why);
     bool at_eof() const;
+    void closed_for_good(const std::string& why);
+    void begin_announce(const std::string& why);
+    void retry_announce(const std::string& why, uint64_t delay_usec);
+    void announce();
 
     static int on_disconnected(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept;
     static int on_manager_exit(sd_event_source* s, int fd, uint32_t revents, void* userdata) noexcept;
     static int on_resync(sd_event_source* s, void* userdata) noexcept;
     static int on_reader_check(sd_event_source* s, uint64_t usec, void* userdata) noexcept;
     static int on_socket_event(sd_event_source* s, int fd, uint32_t revents, void* userdata) noexcept;
+    static int on_announce(sd_event_source* s, uint64_t usec, void* userdata) noexcept;
+    static int on_announce_deadline(sd_event_source* s, uint64_t usec, void* userdata) noexcept;
 
     sd_event* event_;
     UniqueFd socket_;
@@ -83,6 +101,7 @@ private:
     bool resumable_ = false;
     bool attached_ = true;
     bool lost_ = false;
+    bool announcing_ = false;  // between EOF and the new manager's Attach
     pid_t manager_pid_ = 0;
     std::string resync_reason_;
     log::Fields fields_;
@@ -94,6 +113,8 @@ private:
     EventSourcePtr resync_source_;
     EventSourcePtr reader_check_;
     EventSourcePtr socket_watch_;
+    EventSourcePtr announce_timer_;     // the next connection attempt
+    EventSourcePtr announce_deadline_;  // no Attach by then: lost
 };
 
 }  // namespace rsm::session

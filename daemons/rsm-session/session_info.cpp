@@ -21,6 +21,7 @@ constexpr std::size_t max_arg_bytes = 4096;
 constexpr std::size_t max_text_bytes = 255;
 constexpr uint32_t max_geometry = 16384;
 constexpr uint32_t max_display_number = 65535;
+constexpr uint64_t max_span_usec = 100ULL * 365 * 24 * 3600 * 1000 * 1000;
 
 BusError invalid(const std::string& key, const std::string& what) {
     return BusError(err::invalid_argument, "Parameter '" + key + "' " + what);
@@ -51,11 +52,13 @@ uint32_t read_u32(sd_bus_message* m, const std::string& key) {
     return v;
 }
 
-uint64_t read_u64(sd_bus_message* m, const std::string& key) {
+// Time spans: at most 100 years, so that now + span never overflows a timer.
+uint64_t read_usec(sd_bus_message* m, const std::string& key) {
     enter_variant(m, key, "t", "a uint64");
     uint64_t v = 0;
     bus::check(sd_bus_message_read_basic(m, 't', &v), "read t");
     exit_variant(m);
+    if (v > max_span_usec) throw invalid(key, "must be at most 100 years");
     return v;
 }
 
@@ -148,10 +151,10 @@ StartParams read_start_params(sd_bus_message* m) {
         else if (key == "depth") p.depth = read_u32(m, key);
         else if (key == "client_address") p.client_address = read_string(m, key);
         else if (key == "client_name") p.client_name = read_string(m, key);
-        else if (key == "startup_timeout_usec") p.startup_timeout_usec = read_u64(m, key);
-        else if (key == "idle_timeout_usec") p.idle_timeout_usec = read_u64(m, key);
-        else if (key == "disconnected_timeout_usec") p.disconnected_timeout_usec = read_u64(m, key);
-        else if (key == "max_lifetime_usec") p.max_lifetime_usec = read_u64(m, key);
+        else if (key == "startup_timeout_usec") p.startup_timeout_usec = read_usec(m, key);
+        else if (key == "idle_timeout_usec") p.idle_timeout_usec = read_usec(m, key);
+        else if (key == "disconnected_timeout_usec") p.disconnected_timeout_usec = read_usec(m, key);
+        else if (key == "max_lifetime_usec") p.max_lifetime_usec = read_usec(m, key);
         else if (key == "manager_pid") p.manager_pid = read_u32(m, key);
         else throw BusError(err::invalid_argument, "Unknown parameter '" + key + "'");
     });

@@ -13,7 +13,7 @@ int check(int r, const char* what) {
 
 namespace {
 
-BusPtr make_bus(UniqueFd fd, sd_event* event, bool server) {
+BusPtr make_bus(UniqueFd fd, sd_event* event, bool server, bool anonymous) {
     sd_bus* raw = nullptr;
     check(sd_bus_new(&raw), "sd_bus_new");
     BusPtr bus{raw};
@@ -24,6 +24,7 @@ BusPtr make_bus(UniqueFd fd, sd_event* event, bool server) {
         sd_id128_t id;
         check(sd_id128_randomize(&id), "sd_id128_randomize");
         check(sd_bus_set_server(bus.get(), 1, id), "sd_bus_set_server");
+        if (anonymous) check(sd_bus_set_anonymous(bus.get(), 1), "sd_bus_set_anonymous");
     }
     check(sd_bus_negotiate_fds(bus.get(), 1), "sd_bus_negotiate_fds");
     check(sd_bus_negotiate_creds(bus.get(), 1, SD_BUS_CREDS_PID | SD_BUS_CREDS_UID | SD_BUS_CREDS_GID),
@@ -35,8 +36,9 @@ BusPtr make_bus(UniqueFd fd, sd_event* event, bool server) {
 
 }  // namespace
 
-BusPtr make_server(UniqueFd fd, sd_event* event) { return make_bus(std::move(fd), event, true); }
-BusPtr make_client(UniqueFd fd, sd_event* event) { return make_bus(std::move(fd), event, false); }
+BusPtr make_server(UniqueFd fd, sd_event* event) { return make_bus(std::move(fd), event, true, false); }
+BusPtr make_handed_over_server(UniqueFd fd, sd_event* event) { return make_bus(std::move(fd), event, true, true); }
+BusPtr make_client(UniqueFd fd, sd_event* event) { return make_bus(std::move(fd), event, false, false); }
 
 namespace {
 

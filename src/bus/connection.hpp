@@ -16,6 +16,14 @@ namespace rsm::bus {
 // Throws std::system_error on failure.
 BusPtr make_server(UniqueFd fd, sd_event* event);
 
+// The server side of a socketpair whose other end was handed to someone
+// else (the control channel given to a gateway by ConnectSession): the
+// socket's peer credentials are the creator's, not the holder's, so EXTERNAL
+// with the holder's uid would be refused. Any SASL mechanism, ANONYMOUS
+// included, is accepted: holding the fd is the authorisation, granted by the
+// call that handed it over. Takes ownership of `fd`.
+BusPtr make_handed_over_server(UniqueFd fd, sd_event* event);
+
 // The client side (no Hello: there is no bus daemon). Takes ownership of `fd`.
 BusPtr make_client(UniqueFd fd, sd_event* event);
 

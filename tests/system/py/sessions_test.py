@@ -1,7 +1,8 @@
 """Desktop sessions against the container's real systemd, logind, PAM and
 display servers (set up by scenarios/sessions.sh): create, connect with fd
-hand-off, disconnect, reconnect, takeover, policy, limits, timers, crashes
-and kill -9 of the manager."""
+hand-off, disconnect, reconnect, takeover, policy, limits, timers, crashes,
+kill -9 of the manager and systemctl stop of it (with and without the
+sockets)."""
 
 import os
 import re
@@ -408,6 +409,110 @@ class ManagerCrashTest(SessionTest):
         self.assertTrue(gw.wait_journal("Session recovered after a manager restart", "-o", "cat"))
 
 
+class ManagerStopTest(SessionTest):
+    """systemctl stop rsm-manager.service makes systemd drop the fd store, so
+    the executors' links reach EOF: they re-announce their sessions on
+    /run/rsm/executor.sock, which starts the manager again. With the sockets
+    stopped too there is nobody to announce to, and the sessions end."""
+
+    SOCKETS = ("rsm-manager.socket", "rsm-manager-executor.socket")
+    SERVICE = "rsm-manager.service"
+
+    def tearDown(self):
+        # Whatever a test stopped, both sockets listen again for the others.
+        r = run("systemctl", "start", *self.SOCKETS)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        super().tearDown()
+
+    def two_sessions(self):
+        """An xvnc and a null session of alice; the null one connected, its
+        control channel held open."""
+        g = login("alice")
+        ids = (sc.create_session(g, type="xvnc", new=True)[0], sc.create_session(g, type="null", new=True)[0])
+        fds, _ = sc.connect_session(g, ids[1], client_name="held")
+        ctl = sc.ControlChannel(fds["control"])
+        return g, ids, ctl
+
+    def manager_restarted(self, old_pid):
+        return (unit_prop(self.SERVICE, "ActiveState") == "active"
+                and unit_prop(self.SERVICE, "MainPID") not in ("0", str(old_pid)))
+
+    def test_stop_of_the_manager_keeps_the_sessions(self):
+        g, ids, ctl = self.two_sessions()
+        before = sessions(g)
+        records = {sid: record(sid) for sid in ids}
+        xvnc = pids("alice", "Xvnc")
+        self.assertEqual(len(xvnc), 1)
+        old_pid = int(unit_prop(self.SERVICE, "MainPID"))
+        r = run("systemctl", "stop", self.SERVICE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+        # Nobody touches the gateway socket: the executors' re-announce on the
+        # executor socket starts the manager, which writes the records again.
+        wait(lambda: self.manager_restarted(old_pid), 30, "the executor socket to start the manager")
+        wait(lambda: all((record(sid) or {}).get("COMPLETE") == "1" for sid in ids), 30,
+             "the re-announced records")
+        for sid in ids:
+            rec = record(sid)
+            for key in ("EXECUTOR_PID", "LEADER_PID", "CREATED_USEC", "DISPLAY", "LOGIND_SESSION", "UNIT"):
+                self.assertEqual(rec[key], records[sid][key], f"{sid} {key}")
+        self.assertTrue(gw.wait_journal("re-announcing the session on /run/rsm/executor.sock", "-o", "cat"))
+        self.assertTrue(gw.wait_journal("Session re-announced by its executor after a stop of the manager",
+                                        "-o", "cat"))
+
+        # A new login sees both sessions complete, with the same ids and times.
+        g2 = login("alice")
+        after = wait(lambda: (lambda s: s if set(s) == set(ids) else None)(sessions(g2)), 30,
+                     "both sessions in ListSessions")
+        for sid in ids:
+            self.assertEqual(after[sid], before[sid], sid)
+        self.assertEqual(after[ids[1]]["state"], "active")
+        self.assertEqual(pids("alice", "Xvnc"), xvnc, "Xvnc kept running")
+        self.assertFalse(ctl.closed, "the held control channel survived")
+        self.assertEqual(ctl.call("GetSession")["session_id"], ids[1])
+        fds, _ = sc.connect_session(g2, ids[0])
+        self.assertEqual(sc.rfb_handshake(fds["display"])[:2], (1024, 768))
+        fds["display"].close()
+        fds["control"].close()
+
+        # The re-announced links are in the new manager's fd store and watched
+        # by their executors: a kill -9 now is survived as before.
+        mid_pid = int(unit_prop(self.SERVICE, "MainPID"))
+        os.kill(mid_pid, signal.SIGKILL)
+        wait(lambda: self.manager_restarted(mid_pid), 30, "the manager to restart after kill -9")
+        g3 = login("alice")
+        wait(lambda: set(sessions(g3)) == set(ids) and all(record(sid)["COMPLETE"] == "1" for sid in ids), 30,
+             "both sessions back after kill -9")
+        self.assertEqual(pids("alice", "Xvnc"), xvnc)
+        self.assertEqual(ctl.call("GetSession")["session_id"], ids[1])
+        ctl.close()
+
+    def test_stop_with_the_sockets_ends_the_sessions(self):
+        g, ids, ctl = self.two_sessions()
+        records = {sid: record(sid) for sid in ids}
+        executors = [int(records[sid]["EXECUTOR_PID"]) for sid in ids]
+        r = run("systemctl", "stop", *self.SOCKETS, self.SERVICE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+        # Nothing to re-announce to: each executor ends its session cleanly.
+        name, args = ctl.wait_signal("SessionEnding", timeout=30)
+        self.assertIn("manager", args[0])
+        wait(lambda: all(scope_gone(sid) for sid in ids), 30, "the scopes to go")
+        wait(lambda: not pids("alice", "Xvnc") and not pids("alice", "xterm"), 30, "the user processes to go")
+        wait(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in executors), 30, "the executors to exit")
+        self.assertTrue(gw.wait_journal("no manager listens on /run/rsm/executor.sock", "-o", "cat"))
+        self.assertEqual(unit_prop(self.SERVICE, "ActiveState"), "inactive", "nothing started the manager")
+
+        # The next manager finds the records without a live executor and
+        # removes them; the sessions are gone for good.
+        r = run("systemctl", "start", *self.SOCKETS)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        g2 = login("alice")
+        self.assertEqual(sessions(g2), {})
+        wait(lambda: all(record(sid) is None for sid in ids), 10, "the stale records to go")
+        self.assertFalse(os.path.exists(f"/run/rsm/user/{records[ids[0]]['UID']}/vnc-{ids[0]}"))
+
+
 class WithoutPamSystemdTest(SessionTest):
     def tearDown(self):
         set_dropin("62-pam.toml", None)
@@ -425,6 +530,26 @@ class WithoutPamSystemdTest(SessionTest):
         g.TerminateSession(sid, timeout=30)
         wait(lambda: sid not in sessions(g) and scope_gone(sid) and not pids("alice", "Xvfb"), 30,
              "the session to end")
+
+
+class UnprivilegedGatewayTest(SessionTest):
+    def test_a_gateway_running_as_the_user_gets_a_working_control_channel(self):
+        # The control socket's peer credentials are the executor's (root);
+        # a gateway running as alice authenticates with its own uid and is
+        # accepted: holding the fd is what authorises it.
+        out = gw.as_user("alice", """
+import session_client as sc
+g = gw.gateway()
+g.LoginWithCredentials(timeout=60)
+sid, _ = sc.create_session(g, type="null", new=True)
+fds, _ = sc.connect_session(g, sid)
+ch = sc.ControlChannel(fds["control"])
+info = ch.call("GetSession")
+ch.call("ReportActivity")
+print(json.dumps({"sid": sid, "seen": info["session_id"], "user": info["user"]}))
+""")
+        self.assertEqual(out["seen"], out["sid"])
+        self.assertEqual(out["user"], "alice")
 
 
 if __name__ == "__main__":

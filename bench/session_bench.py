@@ -1,0 +1,572 @@
+"""Desktop-session benchmark, run inside the system-tier container by
+bench/run-sessions (real systemd, logind, PAM, Xvnc). Prints figures;
+asserts nothing.
+
+  a. CreateSession latency until the reply (the display is ready): xvnc vs
+     null (median, p99, ratio), plus ConnectSession + RFB ServerInit for xvnc;
+  b. reconnect latency: a new gateway connection logs in, CreateSession finds
+     the user's disconnected session (reused) and ConnectSession hands it
+     over; against the login alone on the same connections (the baseline);
+  c. memory (USS = Private_Clean + Private_Dirty from /proc/PID/smaps_rollup)
+     of the executor of a null session vs an idle login executor;
+  d. rsm-manager's USS after 1000 null create/connect/terminate cycles vs
+     after 10 (it should not grow);
+  e. with 1000 live null sessions: the time from kill -9 of rsm-manager until
+     ListSessions over a new connection shows all of them again, vs the time
+     such a listing takes before the kill.
+
+The gateway side runs as the benchmark user (a child process under setpriv,
+peer-credential logins, driven over a pipe: `session_bench.py agent`); this
+process is root and terminates sessions through org.rsm.Manager1, reads
+/proc and kills the manager. `session_bench.py configure` writes the
+benchmark's rsm.toml drop-in (run by bench/run-sessions before the manager
+starts).
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "../tests/system/py"))
+sys.path.insert(0, os.path.join(HERE, "../tests/integration"))
+import dbus  # noqa: E402
+import session_client as sc  # noqa: E402
+
+ADDRESS = "unix:path=/run/rsm/gateway.sock"
+GATEWAY, GATEWAY_PATH = "org.rsm.Gateway1", "/org/rsm/Gateway1"
+USER = os.environ.get("BENCH_USER", "benchuser")
+PASSWORD = os.environ.get("BENCH_PASSWORD", "benchuser-pw")
+DROPIN = "/etc/rsm/rsm.toml.d/50-bench.toml"
+
+
+def env_int(name, default):
+    return int(os.environ.get(name, str(default)))
+
+
+# ===================================================================== agent
+# Runs as the benchmark user. One JSON request per line on stdin, one JSON
+# answer per line on stdout: {"ok": ...} or {"error": name, "message": text}.
+
+def gateway_call(conn, method, signature="", *args, timeout=120):
+    return conn.call_blocking(GATEWAY, GATEWAY_PATH, GATEWAY, method, signature, args, timeout=timeout)
+
+
+def new_login():
+    """A fresh gateway connection, logged in with peer credentials."""
+    conn = dbus.connection.Connection(ADDRESS)
+    try:
+        gateway_call(conn, "LoginWithCredentials", timeout=60)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class AgentServer:
+    def __init__(self):
+        self.conn = None
+
+    def persistent(self):
+        if self.conn is None:
+            self.conn = new_login()
+        return self.conn
+
+    def drop(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except dbus.exceptions.DBusException:
+                pass
+            self.conn = None
+
+    @staticmethod
+    def _connect(conn, sid, handshake):
+        """ConnectSession, optionally the display handshake; closes the fds
+        after (the session is then disconnected)."""
+        t0 = time.perf_counter()
+        fds, details = sc.connect_session(conn, sid)
+        out = {"t_connect": time.perf_counter() - t0, "protocol": details.get("protocol")}
+        try:
+            if handshake and "display" in fds:
+                if details.get("protocol") == "rfb":
+                    out["geometry"] = sc.rfb_handshake(fds["display"])[:2]
+                elif details.get("protocol") == "x11":
+                    r = sc.x11_handshake(fds["display"], details["xauth_name"], details["xauth_data"])
+                    out["geometry"] = (r.width, r.height)
+                out["t_display"] = time.perf_counter() - t0
+        finally:
+            for s in fds.values():
+                s.close()
+        return out
+
+    def create(self, opts):
+        t0 = time.perf_counter()
+        sid, reused = sc.create_session(self.persistent(), **opts)
+        return {"id": sid, "reused": reused, "t": time.perf_counter() - t0}
+
+    def connect(self, id, handshake=False):  # noqa: A002
+        return self._connect(self.persistent(), id, handshake)
+
+    def hold_logins(self, k):
+        """Keeps k more logged-in connections open (idle login executors)."""
+        self.held = getattr(self, "held", []) + [new_login() for _ in range(k)]
+        return len(self.held)
+
+    def release_logins(self):
+        for c in getattr(self, "held", []):
+            c.close()
+        self.held = []
+        return 0
+
+    def list(self):
+        return [(s["id"], s["state"]) for s in sc.list_sessions(self.persistent())]
+
+    def fresh_list(self):
+        t0 = time.monotonic()
+        conn = new_login()
+        try:
+            sessions = sc.list_sessions(conn)
+        finally:
+            conn.close()
+        return {"t": time.monotonic() - t0, "n": len(sessions),
+                "starting": sum(1 for s in sessions if s["state"] == "starting")}
+
+    def reconnect_loop(self, opts, n, handshake):
+        """One session of `opts`, then n times: new connection + login
+        (baseline), CreateSession (must be reused) + ConnectSession, and for
+        a display the handshake; all fds and the connection closed after."""
+        first = sc.create_session(self.persistent(), new=True, **opts)[0]
+        self._connect(self.persistent(), first, False)   # leaves it disconnected
+        login, reconnect, display, reused = [], [], [], 0
+        for _ in range(n):
+            t0 = time.perf_counter()
+            conn = new_login()
+            t1 = time.perf_counter()
+            try:
+                sid, was_reused = sc.create_session(conn, **opts)
+                fds, details = sc.connect_session(conn, sid)
+                t2 = time.perf_counter()
+                try:
+                    if handshake and details.get("protocol") == "rfb":
+                        sc.rfb_handshake(fds["display"])
+                        display.append(time.perf_counter() - t1)
+                finally:
+                    for s in fds.values():
+                        s.close()
+            finally:
+                conn.close()
+            login.append(t1 - t0)
+            reconnect.append(t2 - t1)
+            reused += bool(was_reused and sid == first)
+        return {"id": first, "login": login, "reconnect": reconnect, "display": display, "reused": reused}
+
+    def recover(self, n, t0, timeout=600):
+        """Polls ListSessions over new connections until it shows n sessions,
+        none starting. Times are from t0 (CLOCK_MONOTONIC, shared with the
+        caller)."""
+        self.drop()
+        attempts, t_first, last = 0, None, None
+        deadline = t0 + timeout
+        while time.monotonic() < deadline:
+            attempts += 1
+            try:
+                r = self.fresh_list()
+            except dbus.exceptions.DBusException as e:
+                last = e.get_dbus_name()
+                time.sleep(0.002)
+                continue
+            if t_first is None:
+                t_first = time.monotonic() - t0
+            last = r
+            if r["n"] >= n and r["starting"] == 0:
+                return {"t_first": t_first, "t_all": time.monotonic() - t0, "attempts": attempts}
+        raise TimeoutError(f"ListSessions never showed {n} sessions within {timeout}s (last: {last})")
+
+
+def agent_main():
+    server = AgentServer()
+    for line in sys.stdin:
+        req = json.loads(line)
+        cmd = req.pop("cmd")
+        if cmd == "quit":
+            break
+        try:
+            ans = {"ok": getattr(server, cmd)(**req)}
+        except dbus.exceptions.DBusException as e:
+            ans = {"error": e.get_dbus_name(), "message": e.get_dbus_message()}
+            if e.get_dbus_name() in ("org.freedesktop.DBus.Error.Disconnected",
+                                     "org.freedesktop.DBus.Error.NoReply"):
+                server.drop()
+        except Exception as e:  # noqa: BLE001 - reported to the driver
+            ans = {"error": type(e).__name__, "message": str(e)}
+        print(json.dumps(ans), flush=True)
+
+
+class AgentError(Exception):
+    def __init__(self, name, message):
+        super().__init__(f"{name}: {message}")
+        self.name = name
+
+
+class Agent:
+    """The driver's handle on the agent process."""
+
+    def __init__(self, user):
+        self.proc = subprocess.Popen(
+            ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--reset-env",
+             "/usr/bin/python3", os.path.abspath(__file__), "agent"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd="/")
+
+    def __call__(self, cmd, **kw):
+        self.proc.stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AgentError("AgentDied", f"the agent exited with status {self.proc.wait()}")
+        ans = json.loads(line)
+        if "error" in ans:
+            raise AgentError(ans["error"], ans["message"])
+        return ans["ok"]
+
+    def close(self):
+        try:
+            self("quit")
+        except (AgentError, BrokenPipeError, ValueError):
+            pass
+        self.proc.wait(10)
+
+
+# ==================================================================== driver
+
+def pct(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def report(name, samples, baseline=None, unit="ms", scale=1e3):
+    med, p99 = statistics.median(samples) * scale, pct(samples, 99) * scale
+    line = f"{name:<52} n={len(samples):<4} median={med:8.2f} {unit}  p99={p99:8.2f} {unit}"
+    if baseline:
+        bmed, bp99 = statistics.median(baseline) * scale, pct(baseline, 99) * scale
+        line += f"  ratio(median)={med / bmed:6.2f}  ratio(p99)={p99 / bp99:6.2f}"
+    print(line, flush=True)
+
+
+def figure(name, text):
+    print(f"{name:<52} {text}", flush=True)
+
+
+def uss_kib(pid):
+    """Private_Clean + Private_Dirty of a process, in KiB (None if gone)."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return total
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def unit_prop(unit, prop):
+    return subprocess.run(["systemctl", "show", "-P", prop, unit], capture_output=True, text=True).stdout.strip()
+
+
+def unit_pids(unit):
+    """Every process in the unit's cgroup and below."""
+    cg = unit_prop(unit, "ControlGroup")
+    pids = []
+    if not cg:
+        return pids
+    # cgroup v2, or the hybrid/v1 layouts (systemd's own hierarchy).
+    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"):
+        if not os.path.exists(os.path.join(base + cg, "cgroup.procs")):
+            continue
+        for root, _dirs, files in os.walk(base + cg):
+            if "cgroup.procs" in files:
+                with open(os.path.join(root, "cgroup.procs")) as f:
+                    pids += [int(x) for x in f.read().split()]
+        break
+    return pids
+
+
+def manager_pid():
+    return int(unit_prop("rsm-manager.service", "MainPID") or 0)
+
+
+def executors():
+    r = subprocess.run(["pgrep", "-x", "rsm-session"], capture_output=True, text=True)
+    return {int(p) for p in r.stdout.split()}
+
+
+def kib(v):
+    return f"{v / 1024:8.2f} MiB" if v >= 10240 else f"{v:8.0f} KiB"
+
+
+class Sessions:
+    """Ends sessions as root: org.rsm.Manager1.TerminateSession on the system
+    bus (uid 0 is never asked about by polkit), or, without Manager1,
+    `systemctl stop` of the session's scope; and waits until they are gone."""
+
+    def __init__(self):
+        self.bus = dbus.SystemBus()
+        self.via_manager = True
+
+    def _manager(self, method, signature="", *args):
+        return self.bus.call_blocking("org.rsm.Manager1", "/org/rsm/Manager1", "org.rsm.Manager1", method,
+                                      signature, args, timeout=60)
+
+    def ids(self):
+        if self.via_manager:
+            try:
+                return {str(s[0]) for s in self._manager("ListSessions")}
+            except dbus.exceptions.DBusException:
+                self.via_manager = False
+        out = subprocess.run(["systemctl", "list-units", "--plain", "--no-legend", "--all", "rsm-session-*.scope"],
+                             capture_output=True, text=True).stdout
+        return {line.split()[0][len("rsm-session-"):-len(".scope")] for line in out.splitlines() if line.strip()}
+
+    def logind_session(self, sid):
+        """The session's logind session id (Session1.LogindSession), or ""."""
+        try:
+            path = self._manager("GetSession", "s", sid)
+            return str(self.bus.call_blocking("org.rsm.Manager1", path, "org.freedesktop.DBus.Properties", "Get",
+                                              "ss", ("org.rsm.Session1", "LogindSession"), timeout=60))
+        except dbus.exceptions.DBusException:
+            return ""
+
+    def terminate(self, ids, wait=True, timeout=120):
+        for sid in ids:
+            if self.via_manager:
+                try:
+                    self._manager("TerminateSession", "s", sid)
+                    continue
+                except dbus.exceptions.DBusException as e:
+                    if e.get_dbus_name() == "org.rsm.Error.NoSuchSession":
+                        continue
+                    self.via_manager = False
+            subprocess.run(["systemctl", "stop", "--no-block", f"rsm-session-{sid}.scope"], check=False)
+        if wait:
+            self.wait_gone(ids, timeout)
+
+    def wait_gone(self, ids, timeout=120):
+        ids = set(ids)
+        deadline = time.monotonic() + timeout
+        while ids & self.ids():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(ids & self.ids())} session(s) still there after {timeout}s")
+            time.sleep(0.005)
+
+
+def password_login(i):
+    """A new gateway connection logged in with the benchmark user's password."""
+    c = dbus.connection.Connection(ADDRESS)
+    gateway_call(c, "LoginWithPassword", "ssa{sv}", USER, PASSWORD,
+                 dbus.Dictionary({"address": f"198.51.100.{i % 250 + 1}"}, signature="sv"), timeout=60)
+    return c
+
+
+def section(title):
+    print(f"\n# {title}", flush=True)
+
+
+def bench_create(agent, sessions):
+    section("a. CreateSession until the display is ready (new session each time; terminated after)")
+    results = {}
+    for kind, n in (("null", env_int("BENCH_NULL_CREATES", 50)), ("xvnc", env_int("BENCH_XVNC_CREATES", 20))):
+        agent("create", opts={"type": kind, "new": True, "width": 1024, "height": 768})  # warm-up
+        sessions.terminate(sessions.ids())
+        create, display = [], []
+        for _ in range(n):
+            r = agent("create", opts={"type": kind, "new": True, "width": 1024, "height": 768})
+            create.append(r["t"])
+            if kind != "null":
+                c = agent("connect", id=r["id"], handshake=True)
+                display.append(r["t"] + c["t_display"])
+            sessions.terminate([r["id"]])
+        results[kind] = (create, display)
+    report("CreateSession, type null", results["null"][0])
+    report("CreateSession, type xvnc (vs null)", results["xvnc"][0], results["null"][0])
+    report("  + ConnectSession + RFB ServerInit, xvnc", results["xvnc"][1], results["null"][0])
+
+
+def bench_reconnect(agent, sessions):
+    section("b. reconnect: new connection + login, CreateSession (reused) + ConnectSession")
+    n = env_int("BENCH_RECONNECTS", 50)
+    for kind in ("null", "xvnc"):
+        r = agent("reconnect_loop", opts={"type": kind, "width": 1024, "height": 768}, n=n, handshake=True)
+        figure(f"{kind}: sessions reused", f"{r['reused']}/{n}")
+        report(f"connect + login (baseline), {kind} run", r["login"])
+        report(f"CreateSession(reused) + ConnectSession, {kind}", r["reconnect"], r["login"])
+        if r["display"]:
+            report("  + RFB ServerInit, xvnc", r["display"], r["login"])
+        sessions.terminate([r["id"]])
+
+
+def bench_memory(agent, sessions):
+    section("c. memory per process (USS = Private_Clean + Private_Dirty)")
+    k = env_int("BENCH_MEMORY_SESSIONS", 20)
+
+    def idle_login_executors(hold, release):
+        before = executors()
+        hold()
+        uss = [u for u in (uss_kib(p) for p in executors() - before) if u is not None]
+        release()
+        return uss
+
+    def password_logins():
+        conns.extend(password_login(i) for i in range(k))
+    conns = []
+    login_uss = {
+        "password": idle_login_executors(password_logins, lambda: [c.close() for c in conns]),
+        "peer credentials": idle_login_executors(lambda: agent("hold_logins", k=k),
+                                                 lambda: agent("release_logins")),
+    }
+
+    ids, scope_uss, leader_uss, nproc = [], [], [], []
+    for _ in range(k):
+        ids.append(agent("create", opts={"type": "null", "new": True})["id"])
+    for sid in ids:
+        pids = unit_pids(f"rsm-session-{sid}.scope")
+        scope_uss.append(sum(uss_kib(p) or 0 for p in pids))
+        nproc.append(len(pids))
+        logind = sessions.logind_session(sid)
+        if logind:
+            scope = subprocess.run(["loginctl", "show-session", logind, "-P", "Scope"],
+                                   capture_output=True, text=True).stdout.strip()
+            if scope:
+                leader_uss.append(sum(uss_kib(p) or 0 for p in unit_pids(scope)))
+    sessions.terminate(ids)
+
+    for kind, uss in login_uss.items():
+        figure(f"idle login executor ({kind} login)",
+               f"{kib(statistics.median(uss))} median of {len(uss)}" if uss else "no new rsm-session process seen")
+    base = login_uss["peer credentials"] or login_uss["password"]
+    figure("null session: rsm-session-<id>.scope", f"{kib(statistics.median(scope_uss))} median of {k}, "
+           f"{statistics.median(nproc):.0f} process(es)"
+           + (f"  ratio to an idle login executor={statistics.median(scope_uss) / statistics.median(base):5.2f}"
+              if base else ""))
+    if leader_uss:
+        figure("null session: its logind session scope", f"{kib(statistics.median(leader_uss))} median "
+               "(session leader + start script)")
+        figure("null session: both", f"{kib(statistics.median(scope_uss) + statistics.median(leader_uss))}")
+
+
+def bench_cycles(agent, sessions):
+    section("d. rsm-manager memory over null create/connect/terminate cycles")
+    total = env_int("BENCH_CYCLES", 1000)
+    marks = sorted({10, 100, total} & set(range(1, total + 1)))
+    pid = manager_pid()
+    done, figures = 0, {}
+    t0 = time.monotonic()
+    for mark in marks:
+        while done < mark:
+            sid = agent("create", opts={"type": "null", "new": True})["id"]
+            agent("connect", id=sid)
+            sessions.terminate([sid])
+            done += 1
+        if manager_pid() != pid:
+            figure("rsm-manager", f"restarted during the cycles (pid {pid} -> {manager_pid()})")
+            return
+        figures[mark] = (uss_kib(pid), rss_kib(pid))
+        figure(f"rsm-manager after {mark} cycles", f"USS {kib(figures[mark][0])}  RSS {kib(figures[mark][1])}")
+    elapsed = time.monotonic() - t0
+    first, last = figures[marks[0]][0], figures[marks[-1]][0]
+    figure(f"growth {marks[0]} -> {marks[-1]} cycles", f"{last - first:+d} KiB ({(last - first) / max(1, marks[-1] - marks[0]):+.2f} KiB/cycle)"
+           f"  ratio={last / first:5.2f}")
+    figure("cycle rate", f"{done / elapsed:8.1f} cycles/s")
+
+
+def bench_recover(agent, sessions):
+    n = env_int("BENCH_RECOVER_SESSIONS", 1000)
+    section(f"e. {n} live null sessions: kill -9 rsm-manager until ListSessions shows them all again")
+    sessions.terminate(sessions.ids())
+    t0 = time.monotonic()
+    for i in range(n):
+        try:
+            agent("create", opts={"type": "null", "new": True})
+        except AgentError as e:
+            figure("creating sessions", f"stopped at {i}: {e}")
+            return
+    figure(f"created {n} null sessions", f"{time.monotonic() - t0:8.1f} s ({n / (time.monotonic() - t0):.1f}/s)")
+    base = [agent("fresh_list")["t"] for _ in range(env_int("BENCH_LIST_REPEAT", 10))]
+    report(f"connect + login + ListSessions ({n}), before", base)
+
+    old = manager_pid()
+    t_kill = time.monotonic()
+    os.kill(old, 9)
+    r = agent("recover", n=n, t0=t_kill)
+    new = manager_pid()
+    figure("first ListSessions answer after kill -9", f"{r['t_first'] * 1e3:8.2f} ms")
+    figure(f"all {n} sessions listed again after kill -9", f"{r['t_all'] * 1e3:8.2f} ms  "
+           f"ratio to a listing before={r['t_all'] / statistics.median(base):6.1f}  "
+           f"({r['attempts']} attempts, manager pid {old} -> {new})")
+    after = [agent("fresh_list")["t"] for _ in range(env_int("BENCH_LIST_REPEAT", 10))]
+    report(f"connect + login + ListSessions ({n}), after", after, base)
+
+
+def configure():
+    """Writes the benchmark's drop-in: no per-source throttling, room for the
+    many unauthenticated connections of the recovery poll and no session
+    limits. Keys the installed rsm does not know are left out (it refuses
+    unknown keys), judged by the shipped defaults file."""
+    shipped = ""
+    for path in ("/usr/share/rsm/rsm.toml", "/usr/local/share/rsm/rsm.toml"):
+        if os.path.exists(path):
+            shipped = open(path).read()
+            break
+    want = {"gateway": {"max_unauthenticated": 1024, "max_connections": 4096},
+            "throttle": {"max_failures": 0},
+            "session": {"max_sessions": 0, "max_sessions_per_user": 0}}
+    out = []
+    for sect, keys in want.items():
+        known = [(k, v) for k, v in keys.items() if f"\n{k} =" in shipped]
+        if known:
+            out.append(f"[{sect}]")
+            out += [f"{k} = {v}" for k, v in known]
+    os.makedirs(os.path.dirname(DROPIN), exist_ok=True)
+    with open(DROPIN, "w") as f:
+        f.write("# bench/run-sessions\n" + "\n".join(out) + "\n")
+    print(open(DROPIN).read(), end="")
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "agent":
+        return agent_main()
+    if len(sys.argv) > 1 and sys.argv[1] == "configure":
+        return configure()
+    only = set(os.environ.get("BENCH_ONLY", "abcde"))
+    print(f"# rsm desktop-session benchmark (user {USER}; sections {''.join(sorted(only))})", flush=True)
+    sessions = Sessions()
+    agent = Agent(USER)
+    try:
+        for key, fn in (("a", bench_create), ("b", bench_reconnect), ("c", bench_memory),
+                        ("d", bench_cycles), ("e", bench_recover)):
+            if key not in only:
+                continue
+            try:
+                fn(agent, sessions)
+            except (AgentError, dbus.exceptions.DBusException, TimeoutError, OSError) as e:
+                figure(f"section {key}", f"not measured: {e}")
+                if isinstance(e, AgentError) and e.name == "AgentDied":
+                    agent = Agent(USER)
+    finally:
+        agent.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
