@@ -347,6 +347,22 @@ class CrashTest(SessionTest):
         self.assertFalse(os.path.exists(f"/proc/{rec['EXECUTOR_PID']}"))
         self.assertFalse(os.path.exists(f"/run/rsm/user/{rec['UID']}/vnc-{sid}"))
 
+    def test_executor_crash_cleans_up_and_tells_the_gateway(self):
+        g = login("alice")
+        sid, _ = sc.create_session(g, type="xvnc", new=True)
+        fds, _ = sc.connect_session(g, sid)
+        ctl = sc.ControlChannel(fds["control"])
+        rec = record(sid)
+        os.kill(int(rec["EXECUTOR_PID"]), signal.SIGKILL)
+        # The gateway learns it from its control channel closing.
+        self.assertTrue(ctl.wait_closed(20))
+        wait(lambda: sid not in sessions(g), 20, "the session to go")
+        wait(lambda: record(sid) is None and scope_gone(sid), 20, "record and scope to go")
+        wait(lambda: not pids("alice", "Xvnc") and not pids("alice", "xterm"), 20, "the user's processes to go")
+        wait(lambda: run("loginctl", "show-session", "-P", "State", rec["LOGIND_SESSION"]).stdout.strip()
+             in ("", "closing"), 20, "the logind session to close")
+        self.assertFalse(os.path.exists(f"/run/rsm/user/{rec['UID']}/vnc-{sid}"))
+
     def test_session_program_failure_is_reported(self):
         g = login("alice")
         with open("/home/alice/.xsession-broken", "w") as f:
