@@ -5,9 +5,10 @@
 // runs PAM here, never in the manager. Before a session exists it exits 0
 // when the link closes (that is how the manager logs a user out) or on
 // SIGTERM/SIGINT. Once a session runs, the session outlives the manager: a
-// dead manager is waited for (manager_link.hpp), and SIGTERM/SIGINT or the
-// link reaching EOF end the session; the executor exits 0 once the session
-// leader has closed the PAM session.
+// dead manager is waited for, a link that reached EOF is replaced by a
+// re-announce on /run/rsm/executor.sock (manager_link.hpp), and
+// SIGTERM/SIGINT or a re-announce nobody takes end the session; the executor
+// exits 0 once the session leader has closed the PAM session.
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>

@@ -272,10 +272,6 @@ int ManagerLink::on_socket_event(sd_event_source* s, int, uint32_t, void* userda
     return 0;
 }
 
-}  // namespace rsm::session
-
-namespace rsm::session {
-
 // ---------------------------------------------------------------------------
 // Re-announcing after the manager's end of the link closed for good
 
@@ -291,7 +287,7 @@ void ManagerLink::begin_announce(const std::string& why) {
     auto f = fields_;
     f.push_back({"RSM_REASON", why});
     f.push_back({"RSM_SOCKET", announce_path});
-    log::notice("The manager's end of the link is closed (" + why + "); re-announcing the session on " +
+    log::notice("The link to the manager is gone for good (" + why + "); re-announcing the session on " +
                     announce_path,
                 f);
     announcing_ = true;

@@ -6,6 +6,7 @@
 
 GW=/run/rsm/gateway.sock
 SOCK=rsm-manager.socket
+XSOCK=rsm-manager-executor.socket
 SVC=rsm-manager.service
 
 ping_gw() { timeout 15 busctl --timeout=10 --address="unix:path=$GW" call org.freedesktop.DBus / org.freedesktop.DBus.Peer Ping; }
@@ -15,6 +16,9 @@ ping_gw() { timeout 15 busctl --timeout=10 --address="unix:path=$GW" call org.fr
 hello_gw() { timeout 15 /usr/bin/python3 -c "import dbus; c = dbus.connection.Connection('unix:path=$GW'); print(c.call_blocking('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'Hello', '', []))"; }
 # The listening socket itself is held by the daemon (it got it from systemd).
 daemon_holds_listener() { ss -xlpn | grep -F "$GW" | grep -q '"rsm-manager"'; }
+daemon_holds_executor_listener() { ss -xlpn | grep -F /run/rsm/executor.sock | grep -q '"rsm-manager"'; }
+# Both sockets trigger the service (the order systemd lists them in varies).
+triggered_by() { unit_prop "$SVC" TriggeredBy | tr ' ' '\n' | sort | tr '\n' ' '; }
 svc_started_after_socket() {
     local s v
     s=$(unit_prop "$SOCK" ActiveEnterTimestampMonotonic)
@@ -29,6 +33,8 @@ check_eq "$SOCK is active" active systemctl is-active "$SOCK"
 check_eq "$SOCK is listening" listening unit_prop "$SOCK" SubState
 check_eq "$SOCK listens on $GW" "$GW (Stream)" unit_prop "$SOCK" Listen
 check "$GW is a socket" test -S "$GW"
+check_eq "$XSOCK came with $SOCK (Wants=)" active systemctl is-active "$XSOCK"
+check_eq "the executors' socket is root's only" "600 root" stat -c '%a %U' /run/rsm/executor.sock
 check_eq "$SVC is inactive before the first connection" inactive systemctl is-active "$SVC"
 check_eq "$SVC has no main process yet" 0 unit_prop "$SVC" MainPID
 check_eq "$SVC was never started" 0 unit_prop "$SVC" ExecMainStartTimestampMonotonic
@@ -43,8 +49,9 @@ diag "first instance: MainPID=$pid1 InvocationID=$inv1"
 check "$SVC has a main process" test "${pid1:-0}" -gt 0
 check "$SVC has an invocation id" test -n "$inv1"
 check "$SVC was started by the connection (after the socket)" svc_started_after_socket
-check_eq "$SVC was triggered by $SOCK" "$SOCK" unit_prop "$SVC" TriggeredBy
+check_eq "$SVC is triggered by $SOCK and $XSOCK" "$XSOCK $SOCK" triggered_by
 check "the daemon holds the listening socket systemd made" daemon_holds_listener
+check "the daemon holds the executors' socket too" daemon_holds_executor_listener
 check_match "Hello returns a unique name" '^:1\.[0-9]+$' hello_gw
 check "Peer.Ping with gdbus" timeout 15 gdbus call --timeout 10 --address "unix:path=$GW" --dest org.rsm.Gateway1 \
     --object-path / --method org.freedesktop.DBus.Peer.Ping
