@@ -29,12 +29,6 @@ namespace {
 
 constexpr const char* fd_name_prefix = "executor-";
 
-uint64_t now_realtime_usec() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
-}
-
 uint64_t usec(std::chrono::seconds s) { return static_cast<uint64_t>(s.count()) * 1'000'000u; }
 
 ScopeSettings scope_settings_from(const config::Session& s) {
@@ -208,14 +202,15 @@ void SessionRegistry::create(sd_bus_message* call, CreateRequest req, std::uniqu
                                                   "' (expected xvnc, xvfb, xorg or null)");
 
     // A desktop that does not exist is an error even when a session is reused.
+    std::optional<session::DesktopSession> desktop;
     if (!req.desktop.empty()) {
-        std::optional<session::DesktopSession> d;
         try {
-            d = session::find_desktop_session(req.desktop);
+            desktop = session::find_desktop_session(req.desktop);
         } catch (const std::exception& e) {
             throw BusError(err::invalid_argument, std::string("desktop '") + req.desktop + "': " + e.what());
         }
-        if (!d) throw BusError(err::invalid_argument, "desktop: no desktop session named '" + req.desktop + "'");
+        if (!desktop)
+            throw BusError(err::invalid_argument, "desktop: no desktop session named '" + req.desktop + "'");
     }
 
     // A named session, or one the policy picks.
@@ -261,10 +256,12 @@ void SessionRegistry::create(sd_bus_message* call, CreateRequest req, std::uniqu
                                                    " sessions (max_sessions_per_user)");
     }
     if (!scopes_) throw BusError(err::failed, "the system bus is not available; sessions cannot start");
-    start_new(call, std::move(req), std::move(executor));
+    start_new(call, std::move(req), desktop, std::move(executor));
 }
 
-void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, std::unique_ptr<ExecutorLink> executor) {
+void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req,
+                                const std::optional<session::DesktopSession>& desktop,
+                                std::unique_ptr<ExecutorLink> executor) {
     const auto& cfg = settings_.session;
     session::Record r;
     r.id = session::new_session_id();
@@ -279,7 +276,7 @@ void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, std::un
     r.desktop = req.desktop;
     r.client_address = req.client_address;
     r.client_name = req.client_name;
-    r.created_usec = now_realtime_usec();
+    r.created_usec = session::now_realtime_usec();
 
     StartSessionParams p;
     p.type = req.type;
@@ -295,17 +292,10 @@ void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, std::un
     p.disconnected_timeout_usec = usec(cfg.disconnected_timeout);
     p.max_lifetime_usec = usec(cfg.max_lifetime);
 
-    // The program: a desktop entry by name, else the start script.
-    if (!req.desktop.empty()) {
-        std::optional<session::DesktopSession> d;
-        try {
-            d = session::find_desktop_session(req.desktop);
-        } catch (const std::exception& e) {
-            throw BusError(err::session_failed, std::string("desktop '") + req.desktop + "': " + e.what());
-        }
-        if (!d) throw BusError(err::invalid_argument, "desktop: no desktop session named '" + req.desktop + "'");
-        p.session_argv = d->argv;
-        if (!d->desktop_names.empty()) p.desktop = d->desktop_names;
+    // The program: the desktop entry create() found, else the start script.
+    if (desktop) {
+        p.session_argv = desktop->argv;
+        if (!desktop->desktop_names.empty()) p.desktop = desktop->desktop_names;
     } else {
         p.session_argv = {cfg.start_script};
     }

@@ -60,6 +60,7 @@ public:
 #include "child_reaper.hpp"
 #include "config/config.hpp"
 #include "executor_link.hpp"
+#include "session/desktop_entry.hpp"
 #include "session/display_allocator.hpp"
 #include "session/reconnect_policy.hpp"
 #include "systemd_scope.hpp"
@@ -146,7 +147,8 @@ private:
     Entry* lookup(const std::string& id) const;
     Entry& add_entry(session::Record record, std::unique_ptr<ExecutorLink> link, std::string protocol);
     ExecutorLink::Callbacks link_callbacks(const std::string& id);
-    void start_new(sd_bus_message* call, CreateRequest request, std::unique_ptr<ExecutorLink> executor);
+    void start_new(sd_bus_message* call, CreateRequest request, const std::optional<session::DesktopSession>& desktop,
+                   std::unique_ptr<ExecutorLink> executor);
     void on_executor_ready(const std::string& id);
     void on_scope_ready(const std::string& id, const std::string& error);
     void on_started(const std::string& id, ExecutorReply reply);

@@ -283,12 +283,6 @@ int Executor::login(sd_bus_message* m) {
 namespace rsm::session {
 namespace {
 
-uint64_t now_realtime_usec() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000ULL + static_cast<uint64_t>(ts.tv_nsec) / 1000ULL;
-}
-
 std::string seconds_text(uint64_t usec) {
     const uint64_t s = usec / 1000000ULL;
     return std::to_string(s) + (s == 1 ? " second" : " seconds");

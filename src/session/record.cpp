@@ -1,5 +1,7 @@
 #include "session/record.hpp"
 
+#include <ctime>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -372,6 +374,12 @@ LoadedRecords load_records(const std::string& dir) {
         }
     }
     return result;
+}
+
+uint64_t now_realtime_usec() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
 }
 
 }  // namespace rsm::session

@@ -55,6 +55,9 @@ struct Record {
     bool operator==(const Record&) const = default;
 };
 
+// Now, as records keep time: CLOCK_REALTIME in microseconds.
+uint64_t now_realtime_usec();
+
 // Text form (see the file comment). serialize() throws std::invalid_argument
 // if a string field holds a newline or NUL or is not valid UTF-8 (parse()
 // would refuse it). Every key is written; DISPLAY_NUMBER is empty for -1,
