@@ -558,7 +558,13 @@ void SessionRegistry::bury(const std::string& id) {
     for (const std::string& name : {"vnc-" + id, "Xauthority-" + id})
         if (unlink((sockdir + name).c_str()) < 0 && errno != ENOENT)
             log::warning("Could not remove " + sockdir + name + ": " + std::strerror(errno), fields(e.record));
-    if (e.record.display_number >= 0) displays_.release(static_cast<unsigned>(e.record.display_number));
+    if (e.record.display_number >= 0) {
+        const auto n = static_cast<unsigned>(e.record.display_number);
+        if (session::remove_stale_x_display(n))
+            log::info("Removed the lock file and socket a dead X server left on :" + std::to_string(n),
+                      fields(e.record));
+        displays_.release(n);
+    }
     fail_waiting(e, err::session_failed, e.failure.empty() ? "the session ended" : e.failure);
     if (e.link) e.link->detach();
     e.scope_job.reset();

@@ -20,6 +20,16 @@ bool x_display_in_use(unsigned n);
 // symlink counts) or cannot be checked (say, EACCES), so doubt means taken.
 bool x_display_in_use_under(const std::string& tmp_dir, unsigned n);
 
+// An X server killed outright leaves its socket /tmp/.X11-unix/X<n> (and,
+// when it took one, its lock file /tmp/.X<n>-lock; servers started with
+// -displayfd take none) behind, and the number would stay "in use" until
+// reboot. Removes them when they are stale: a lock naming a process that no
+// longer exists, or, without a lock, a socket nobody listens on
+// (ECONNREFUSED). Returns true if it removed anything. A live owner, or a
+// lock that does not hold a plain pid, leaves everything alone.
+bool remove_stale_x_display(unsigned n);
+bool remove_stale_x_display_under(const std::string& tmp_dir, unsigned n);
+
 class DisplayAllocator {
 public:
     using Probe = std::function<bool(unsigned)>;

@@ -3,10 +3,17 @@
 // against a scratch directory.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <filesystem>
 #include <set>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "session/display_allocator.hpp"
 #include "temp_dir.hpp"
+#include "util/fd.hpp"
 
 using rsm::session::DisplayAllocator;
 
@@ -101,4 +108,78 @@ TEST_CASE("display allocator: the X probe sees sockets, lock files and dangling 
 
     DisplayAllocator a{5, 9, [&](unsigned n) { return rsm::session::x_display_in_use_under(dir, n); }};
     CHECK(a.allocate() == 8u);
+}
+
+namespace {
+
+// The pid of a process that has exited and been reaped: nobody owns it now
+// (pids are not reused that fast on an idle test machine).
+pid_t dead_pid() {
+    const pid_t pid = fork();
+    if (pid == 0) _exit(0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return pid;
+}
+
+std::string lock_text(pid_t pid) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%10d\n", static_cast<int>(pid));
+    return buf;
+}
+
+}  // namespace
+
+TEST_CASE("stale X display: lock and socket of a dead server are removed", "[display]") {
+    rsm::test::TempDir tmp;
+    tmp.write(".X12-lock", lock_text(dead_pid()));
+    tmp.write(".X11-unix/X12", "");
+    CHECK(rsm::session::remove_stale_x_display_under(tmp.path().string(), 12));
+    CHECK_FALSE(std::filesystem::exists(tmp.path() / ".X12-lock"));
+    CHECK_FALSE(std::filesystem::exists(tmp.path() / ".X11-unix/X12"));
+    CHECK_FALSE(rsm::session::x_display_in_use_under(tmp.path().string(), 12));
+}
+
+TEST_CASE("stale X display: a live owner, garbage or no lock leaves everything alone", "[display]") {
+    rsm::test::TempDir tmp;
+    tmp.write(".X13-lock", lock_text(getpid()));
+    tmp.write(".X11-unix/X13", "");
+    CHECK_FALSE(rsm::session::remove_stale_x_display_under(tmp.path().string(), 13));
+    CHECK(std::filesystem::exists(tmp.path() / ".X13-lock"));
+    CHECK(std::filesystem::exists(tmp.path() / ".X11-unix/X13"));
+
+    tmp.write(".X14-lock", "not a pid\n");
+    CHECK_FALSE(rsm::session::remove_stale_x_display_under(tmp.path().string(), 14));
+    CHECK(std::filesystem::exists(tmp.path() / ".X14-lock"));
+
+    tmp.write(".X11-unix/X15", "not a socket");
+    CHECK_FALSE(rsm::session::remove_stale_x_display_under(tmp.path().string(), 15));
+    CHECK(std::filesystem::exists(tmp.path() / ".X11-unix/X15"));
+}
+
+namespace {
+
+// A UNIX socket bound at `path`; listening or not.
+rsm::UniqueFd bound_socket(const std::filesystem::path& path, bool listening) {
+    rsm::UniqueFd s{socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    path.string().copy(sa.sun_path, sizeof sa.sun_path - 1);
+    REQUIRE(bind(s.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+    if (listening) REQUIRE(listen(s.get(), 1) == 0);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("stale X display: without a lock, only a socket nobody answers on is removed", "[display]") {
+    rsm::test::TempDir tmp;
+    std::filesystem::create_directories(tmp.path() / ".X11-unix");
+    auto live = bound_socket(tmp.path() / ".X11-unix/X16", true);
+    CHECK_FALSE(rsm::session::remove_stale_x_display_under(tmp.path().string(), 16));
+    CHECK(std::filesystem::exists(tmp.path() / ".X11-unix/X16"));
+
+    bound_socket(tmp.path() / ".X11-unix/X17", false);  // closed at once: the file stays, unanswered
+    CHECK(rsm::session::remove_stale_x_display_under(tmp.path().string(), 17));
+    CHECK_FALSE(std::filesystem::exists(tmp.path() / ".X11-unix/X17"));
 }

@@ -346,6 +346,11 @@ class CrashTest(SessionTest):
         wait(lambda: not pids("alice", "xterm"), 20, "the session program to go")
         self.assertFalse(os.path.exists(f"/proc/{rec['EXECUTOR_PID']}"))
         self.assertFalse(os.path.exists(f"/run/rsm/user/{rec['UID']}/vnc-{sid}"))
+        # Xvnc died without removing its socket (and lock, had it taken one):
+        # the number is free again.
+        n = rec["DISPLAY_NUMBER"]
+        self.assertFalse(os.path.exists(f"/tmp/.X{n}-lock"))
+        self.assertFalse(os.path.exists(f"/tmp/.X11-unix/X{n}"))
 
     def test_executor_crash_cleans_up_and_tells_the_gateway(self):
         g = login("alice")
