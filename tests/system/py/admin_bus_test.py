@@ -20,13 +20,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import unittest
-
-import dbus
 
 import gw
 import session_client as sc
+import systest
+from systest import end_sessions, record, run, scope, scope_state, unit_prop, wait
 
 ADDR = "192.0.2.60"
 SERVICE = "rsm-manager.service"
@@ -43,14 +42,6 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NO_SUCH, EXIT_DENIED = 0, 1, 2, 3, 4
 
 
 # ------------------------------------------------------------------ helpers
-
-def run(*cmd, user=None, timeout=60):
-    """Runs cmd (as `user` through setpriv, else as root) with stdin from
-    /dev/null (no terminal: rsmctl never prompts)."""
-    if user is not None:
-        cmd = ("setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups") + tuple(cmd)
-    return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-
 
 def rsmctl(*args, user=None):
     return run("rsmctl", *args, user=user)
@@ -76,37 +67,10 @@ def bus_list_sessions(user=None):
     return {s[0]: tuple(s[1:]) for s in reply["data"][0]}
 
 
-def wait(cond, timeout=30, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
-
-
-def unit_prop(unit, prop):
-    return run("systemctl", "show", "-P", prop, unit).stdout.strip()
-
-
-def scope(sid):
-    return f"rsm-session-{sid}.scope"
-
-
 def scope_gone(sid):
     """The session's scope has stopped: inactive, or no longer loaded at all
-    (ActiveState of an unknown unit is "inactive" too)."""
-    return unit_prop(scope(sid), "ActiveState") in ("inactive", "")
-
-
-def record(sid):
-    try:
-        with open(f"/run/rsm/sessions/{sid}") as f:
-            return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
-    except FileNotFoundError:
-        return None
+    (ActiveState of an unknown unit is "inactive" too); not "failed"."""
+    return scope_state(sid) in ("inactive", "")
 
 
 def pid_alive(pid):
@@ -118,9 +82,7 @@ def pid_alive(pid):
 
 
 def login(user):
-    g = gw.gateway()
-    g.LoginWithPassword(user, user + "-pw", gw.client(ADDR), timeout=60)
-    return g
+    return systest.login(user, ADDR)
 
 
 def gateway_ids(g):
@@ -277,12 +239,7 @@ class AdminTestBase(unittest.TestCase):
 
     def end_all(self):
         for user, g in self.gateways.items():
-            for sid in gateway_ids(g):
-                try:
-                    g.TerminateSession(sid, timeout=30)
-                except dbus.exceptions.DBusException:
-                    pass
-            wait(lambda: not gateway_ids(g), 60, f"{user}'s sessions to end")
+            end_sessions(g, user)
             g.Close()
 
     def assert_exit(self, r, code, msg=""):

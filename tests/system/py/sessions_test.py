@@ -5,9 +5,7 @@ kill -9 of the manager and systemctl stop of it (with and without the
 sockets)."""
 
 import os
-import re
 import signal
-import subprocess
 import time
 import unittest
 
@@ -15,64 +13,21 @@ import dbus
 
 import gw
 import session_client as sc
+import systest
 from gw import E
+from systest import end_all, pids, record, run, scope, scope_gone, sessions, unit_prop, wait
 
 ADDR = "192.0.2.50"
 DROPIN_DIR = "/etc/rsm/rsm.toml.d"
 
 
 def login(user, addr=ADDR):
-    g = gw.gateway()
-    g.LoginWithPassword(user, user + "-pw", gw.client(addr), timeout=60)
-    return g
-
-
-def run(*cmd):
-    return subprocess.run(cmd, capture_output=True, text=True)
-
-
-def wait(cond, timeout=30, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def sessions(g):
-    return {s["id"]: s for s in sc.list_sessions(g)}
-
-
-def record(sid):
-    """The session record file as a dict, or None."""
-    try:
-        with open(f"/run/rsm/sessions/{sid}") as f:
-            return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
-    except FileNotFoundError:
-        return None
-
-
-def unit_prop(unit, prop):
-    return run("systemctl", "show", "-P", prop, unit).stdout.strip()
-
-
-def scope(sid):
-    return f"rsm-session-{sid}.scope"
-
-
-def scope_gone(sid):
-    return unit_prop(scope(sid), "ActiveState") in ("inactive", "failed", "")
+    return systest.login(user, addr)
 
 
 def cgroup_of(pid):
     with open(f"/proc/{pid}/cgroup") as f:
         return f.read().strip()
-
-
-def pids(user, name):
-    return [int(p) for p in run("pgrep", "-u", user, "-x", name).stdout.split()]
 
 
 def reload_manager():
@@ -91,22 +46,10 @@ def set_dropin(name, text):
     reload_manager()
 
 
-def end_all(user):
-    """Terminates every session of `user` and waits until they are gone."""
-    g = login(user)
-    for sid in sessions(g):
-        try:
-            g.TerminateSession(sid, timeout=30)
-        except dbus.exceptions.DBusException:
-            pass
-    wait(lambda: not sessions(g), 60, f"{user}'s sessions to end")
-    g.Close()
-
-
 class SessionTest(unittest.TestCase):
     def tearDown(self):
         for u in ("alice", "bob"):
-            end_all(u)
+            end_all(u, ADDR)
 
 
 class XvncLifecycleTest(SessionTest):

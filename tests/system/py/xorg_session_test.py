@@ -6,14 +6,11 @@ session's cookie, the root window size, and nothing left after
 TerminateSession."""
 
 import os
-import subprocess
-import time
 import unittest
 
-import dbus
-
-import gw
 import session_client as sc
+import systest
+from systest import end_all, pids, run, scope_gone, sessions, wait
 
 USER = "alice"
 ADDR = "192.0.2.60"
@@ -25,36 +22,7 @@ XRDPDEV_START_SIZE = (1024, 768)
 
 
 def login(user=USER, addr=ADDR):
-    g = gw.gateway()
-    g.LoginWithPassword(user, user + "-pw", gw.client(addr), timeout=60)
-    return g
-
-
-def run(*cmd):
-    return subprocess.run(cmd, capture_output=True, text=True)
-
-
-def wait(cond, timeout=30, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def sessions(g):
-    return {s["id"]: s for s in sc.list_sessions(g)}
-
-
-def pids(user, name):
-    return [int(p) for p in run("pgrep", "-u", user, "-x", name).stdout.split()]
-
-
-def scope_gone(sid):
-    state = run("systemctl", "show", "-P", "ActiveState", f"rsm-session-{sid}.scope").stdout.strip()
-    return state in ("inactive", "failed", "")
+    return systest.login(user, addr)
 
 
 def proc_uids(pid):
@@ -65,20 +33,9 @@ def proc_uids(pid):
     return []
 
 
-def end_all(user=USER):
-    g = login(user)
-    for sid in sessions(g):
-        try:
-            g.TerminateSession(sid, timeout=30)
-        except dbus.exceptions.DBusException:
-            pass
-    wait(lambda: not sessions(g), 60, f"{user}'s sessions to end")
-    g.Close()
-
-
 class XorgSessionTest(unittest.TestCase):
     def tearDown(self):
-        end_all()
+        end_all(USER, ADDR)
 
     def test_create_connect_terminate(self):
         g = login()
