@@ -504,20 +504,18 @@ int GatewayConnection::method_create_session(sd_bus_message* m, void* userdata, 
         req.client_name = self->client_.host_name;
         req.rhost = self->client_.address;
         req.gateway = self->client_.gateway;
-        bool have_depth = false;
         read_options(m, [&](const std::string& key, const std::string& type) {
             if (key == "type") req.type = option_string(m, key, type);
             else if (key == "desktop") req.desktop = option_string(m, key, type);
             else if (key == "width") req.width = option_u32(m, key, type);
             else if (key == "height") req.height = option_u32(m, key, type);
-            else if (key == "depth") { req.depth = option_u32(m, key, type); have_depth = true; }
+            else if (key == "depth") req.depth = option_u32(m, key, type);
             else if (key == "client_address") req.client_address = option_string(m, key, type);
             else if (key == "client_name") req.client_name = option_string(m, key, type);
             else if (key == "new") req.force_new = option_bool(m, key, type);
             else if (key == "session_id") req.session_id = option_string(m, key, type);
             else throw BusError(err::invalid_argument, "options: unknown key " + protocol::quote_untrusted(key));
         });
-        (void)have_depth;
         if (req.width < 64 || req.width > 16384 || req.height < 64 || req.height > 16384)
             throw BusError(err::invalid_argument, "width, height: expected 64..16384, got " +
                                                       std::to_string(req.width) + "x" + std::to_string(req.height));

@@ -40,7 +40,11 @@ ScopeSettings scope_settings_from(const config::Session& s) {
     return out;
 }
 
-// The display type's protocol and template, or nullptr for "null".
+bool known_display_type(const std::string& type) {
+    return type == "xvnc" || type == "xvfb" || type == "xorg" || type == "null";
+}
+
+// The display type's argv template, or nullptr for "null".
 const config::Display* display_config(const config::Displays& d, const std::string& type) {
     if (type == "xvnc") return &d.xvnc;
     if (type == "xvfb") return &d.xvfb;
@@ -86,7 +90,6 @@ std::vector<std::string> merge_from_executor(session::Record& into, const sessio
 
 struct SessionRegistry::Entry {
     session::Record record;
-    std::string protocol;
     std::unique_ptr<ExecutorLink> link;
     std::unique_ptr<ScopeStarter::Pending> scope_job;
     // CreateSession calls answered when the session is ready (or failed).
@@ -173,11 +176,9 @@ ExecutorLink::Callbacks SessionRegistry::link_callbacks(const std::string& id) {
     return cb;
 }
 
-SessionRegistry::Entry& SessionRegistry::add_entry(session::Record record, std::unique_ptr<ExecutorLink> link,
-                                                   std::string protocol) {
+SessionRegistry::Entry& SessionRegistry::add_entry(session::Record record, std::unique_ptr<ExecutorLink> link) {
     auto e = std::make_unique<Entry>();
     e->record = std::move(record);
-    e->protocol = std::move(protocol);
     e->link = std::move(link);
     const std::string id = e->record.id;
     if (e->link) e->link->set_callbacks(link_callbacks(id));
@@ -197,7 +198,7 @@ void SessionRegistry::reply_created(sd_bus_message* call, const std::string& id,
 void SessionRegistry::create(sd_bus_message* call, CreateRequest req, std::unique_ptr<ExecutorLink>& executor) {
     const auto& cfg = settings_.session;
     if (req.type.empty()) req.type = cfg.default_type;
-    if (req.type != "xvnc" && req.type != "xvfb" && req.type != "xorg" && req.type != "null")
+    if (!known_display_type(req.type))
         throw BusError(err::invalid_argument, "type: unknown display type '" + req.type +
                                                   "' (expected xvnc, xvfb, xorg or null)");
 
@@ -323,7 +324,7 @@ void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req,
         }
     }
 
-    Entry& e = add_entry(r, nullptr, p.protocol);
+    Entry& e = add_entry(r, nullptr);
     e.params = std::move(p);
     e.waiting.push_back(ref_message(call));
     const std::string id = r.id;
@@ -666,7 +667,7 @@ void SessionRegistry::recover(std::map<std::string, UniqueFd> links) {
             session::remove_record(sessions_dir(), id);
             continue;
         }
-        Entry& e = add_entry(record, std::move(link), protocol_of(record.type));
+        Entry& e = add_entry(record, std::move(link));
         e.link->attach([this, id](ExecutorReply reply) {
             Entry* en = lookup(id);
             if (!en) return;
@@ -705,7 +706,6 @@ void SessionRegistry::take_announce(Entry& e, const session::Record& announced) 
     }
     merge_from_executor(rec, announced);
     rec.complete = true;
-    e.protocol = protocol_of(rec.type);
     if (rec.display_number >= 0) displays_.reserve(static_cast<unsigned>(rec.display_number));
     persist(e);
     for (auto* o : observers_) o->session_added(rec);
@@ -770,7 +770,7 @@ void SessionRegistry::on_announced(uint64_t key, pid_t pid, ExecutorReply reply)
         return refuse("the announced executor pid " + std::to_string(reply.record.executor_pid) +
                       " is not the peer's");
     const auto& type = reply.record.type;
-    if (type != "xvnc" && type != "xvfb" && type != "xorg" && type != "null")
+    if (!known_display_type(type))
         return refuse("unknown display type '" + type + "'");
     if (lookup(id)) return refuse("a session with this id is already known");
 
@@ -778,7 +778,7 @@ void SessionRegistry::on_announced(uint64_t key, pid_t pid, ExecutorReply reply)
     record.id = id;
     record.unit = scope_unit_name(id);
     record.executor_pid = static_cast<uint32_t>(pid);
-    Entry& e = add_entry(std::move(record), std::move(link), protocol_of(type));
+    Entry& e = add_entry(std::move(record), std::move(link));
     take_announce(e, reply.record);
     store_link(e);
     log::notice("Session re-announced by its executor after a stop of the manager", fields(e.record));

@@ -145,7 +145,7 @@ public:
 private:
     struct Entry;
     Entry* lookup(const std::string& id) const;
-    Entry& add_entry(session::Record record, std::unique_ptr<ExecutorLink> link, std::string protocol);
+    Entry& add_entry(session::Record record, std::unique_ptr<ExecutorLink> link);
     ExecutorLink::Callbacks link_callbacks(const std::string& id);
     void start_new(sd_bus_message* call, CreateRequest request, const std::optional<session::DesktopSession>& desktop,
                    std::unique_ptr<ExecutorLink> executor);
