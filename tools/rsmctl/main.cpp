@@ -12,6 +12,7 @@
 #include <functional>
 #include <getopt.h>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <poll.h>
 #include <pwd.h>
@@ -25,7 +26,6 @@
 #include <vector>
 
 #include "bus/names.hpp"
-#include "json.hpp"
 #include "rsm-build-config.h"
 #include "util/fd.hpp"
 #include "util/handles.hpp"
@@ -33,7 +33,12 @@
 namespace {
 
 using namespace rsm;
-using rsmctl::JsonWriter;
+// nlohmann's ordered_json keeps keys in the order we add them (bus order).
+using Json = nlohmann::ordered_json;
+
+// One line of JSON. Strings from the bus are UTF-8 (sd-bus checks), but a
+// session's command line need not be: replace, never throw.
+void print_json(const Json& j) { std::puts(j.dump(-1, ' ', false, Json::error_handler_t::replace).c_str()); }
 
 using rsm::names::manager_bus_name;
 using rsm::names::manager_interface;
@@ -279,17 +284,17 @@ bool is_empty(const Property& p) {
            (is_timestamp(p) && p.value.u == 0);
 }
 
-void json_value(JsonWriter& w, const Value& v) {
+Json json_value(const Value& v) {
     switch (v.type) {
     case 's':
     case 'o':
-    case 'g': w.string(v.s); break;
-    case 'b': w.boolean(v.b); break;
+    case 'g': return v.s;
+    case 'b': return v.b;
     case 'n':
     case 'i':
-    case 'x': w.number(v.i); break;
-    case 'd': w.number(v.d); break;
-    default: w.number(v.u);
+    case 'x': return v.i;
+    case 'd': return v.d;
+    default: return v.u;
     }
 }
 
@@ -372,8 +377,8 @@ private:
              bool may_prompt = false);
     int session_path(const std::string& id, std::string& path);
     int get_all(const char* path, const char* interface, std::vector<Property>& props, const std::string& what);
-    void print_status(const std::vector<Property>& props, JsonWriter* json);
-    void print_processes(const std::string& unit, JsonWriter* json, bool& first_json);
+    void print_status(const std::vector<Property>& props, Json* json);
+    void print_processes(const std::string& unit, Json* json);
     bool wants_property(std::string_view name) const {
         return o_.properties.empty() ||
                std::find(o_.properties.begin(), o_.properties.end(), name) != o_.properties.end();
@@ -472,21 +477,16 @@ int Client::list() {
     }
 
     if (o_.json) {
-        JsonWriter w;
-        w.begin_array();
-        for (const auto& row : rows) {
-            w.begin_object();
-            w.key("session").string(row.id);
-            w.key("uid").number(uint64_t{row.uid});
-            w.key("user").string(row.user);
-            w.key("state").string(row.state);
-            w.key("type").string(row.type);
-            w.key("display").string(row.display);
-            w.key("path").string(row.path);
-            w.end_object();
-        }
-        w.end_array();
-        std::puts(w.str().c_str());
+        Json list = Json::array();
+        for (const auto& row : rows)
+            list.push_back({{"session", row.id},
+                            {"uid", row.uid},
+                            {"user", row.user},
+                            {"state", row.state},
+                            {"type", row.type},
+                            {"display", row.display},
+                            {"path", row.path}});
+        print_json(list);
         return exit_ok;
     }
 
@@ -513,7 +513,8 @@ int Client::list() {
 }
 
 // GetUnitProcesses of one unit: (cgroup, pid, command line) for each process.
-void Client::print_processes(const std::string& unit, JsonWriter* json, bool& first_json) {
+// With `json`, appends one object per process to that array instead.
+void Client::print_processes(const std::string& unit, Json* json) {
     sd_bus_message* raw = nullptr;
     ErrorBuffer error;
     int r = sd_bus_call_method(bus_.get(), systemd_bus_name, systemd_path, systemd_interface, "GetUnitProcesses",
@@ -540,15 +541,8 @@ void Client::print_processes(const std::string& unit, JsonWriter* json, bool& fi
         procs.push_back({cgroup, pid, cmd});
     }
     if (json) {
-        (void)first_json;
-        for (const auto& p : procs) {
-            json->begin_object();
-            json->key("unit").string(unit);
-            json->key("cgroup").string(p.cgroup);
-            json->key("pid").number(uint64_t{p.pid});
-            json->key("command").string(p.cmd);
-            json->end_object();
-        }
+        for (const auto& p : procs)
+            json->push_back({{"unit", unit}, {"cgroup", p.cgroup}, {"pid", p.pid}, {"command", p.cmd}});
         return;
     }
     std::printf("%17s%s\n", "", unit.c_str());
@@ -568,7 +562,8 @@ void Client::print_processes(const std::string& unit, JsonWriter* json, bool& fi
     }
 }
 
-void Client::print_status(const std::vector<Property>& props, JsonWriter* json) {
+// With `json`, fills that object instead of printing.
+void Client::print_status(const std::vector<Property>& props, Json* json) {
     const std::string unit = prop_string(props, "Unit");
     const std::string logind = prop_string(props, "LogindSession");
     std::vector<std::string> units;
@@ -577,16 +572,11 @@ void Client::print_status(const std::vector<Property>& props, JsonWriter* json) 
     if (!logind.empty()) units.push_back("session-" + logind + ".scope");
 
     if (json) {
-        json->begin_object();
-        for (const auto& p : props) {
-            json->key(p.name);
-            json_value(*json, p.value);
-        }
-        json->key("Processes").begin_array();
-        bool first = true;
-        for (const auto& u : units) print_processes(u, json, first);
-        json->end_array();
-        json->end_object();
+        *json = Json::object();
+        for (const auto& p : props) (*json)[p.name] = json_value(p.value);
+        Json processes = Json::array();
+        for (const auto& u : units) print_processes(u, &processes);
+        (*json)["Processes"] = std::move(processes);
         return;
     }
 
@@ -617,8 +607,7 @@ void Client::print_status(const std::vector<Property>& props, JsonWriter* json) 
     line("Logind session", logind);
     line("Unit", unit);
     if (const Property* idle = find_property(props, "IdleHint")) line("Idle", idle->value.b ? "yes" : "no");
-    bool first = true;
-    for (const auto& u : units) print_processes(u, nullptr, first);
+    for (const auto& u : units) print_processes(u, nullptr);
 }
 
 int Client::status(const std::vector<std::string>& ids) {
@@ -636,9 +625,9 @@ int Client::status(const std::vector<std::string>& ids) {
             continue;
         }
         if (o_.json) {
-            JsonWriter w;
-            print_status(props, &w);
-            std::puts(w.str().c_str());
+            Json j;
+            print_status(props, &j);
+            print_json(j);
         } else {
             if (!first) std::putchar('\n');
             print_status(props, nullptr);
@@ -676,15 +665,10 @@ int Client::show(const std::vector<std::string>& ids) {
             continue;
         }
         if (o_.json) {
-            JsonWriter w;
-            w.begin_object();
-            for (const auto& p : props) {
-                if (!wants_property(p.name)) continue;
-                w.key(p.name);
-                json_value(w, p.value);
-            }
-            w.end_object();
-            std::puts(w.str().c_str());
+            Json j = Json::object();
+            for (const auto& p : props)
+                if (wants_property(p.name)) j[p.name] = json_value(p.value);
+            print_json(j);
             continue;
         }
         if (!first && !o_.value_only) std::putchar('\n');
