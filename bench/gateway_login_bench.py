@@ -5,9 +5,14 @@ nothing.
   1. peer-credential login: logins per second and latency (connect, log in,
      close), sequentially;
   2. valid password login and peer-credential login latency while 20
-     wrong-password logins are kept in flight (each held ~2 s by pam_unix's
-     fail delay, and hashing with yescrypt), each beside its no-load figure
-     from the same run (ratio loaded/baseline).
+     wrong-password logins from 20 sources are kept in flight (each hashing
+     with yescrypt, each failure answered after [gateway] failure_delay_ms),
+     each beside its no-load figure from the same run (ratio loaded/baseline);
+  3. valid password login latency (from another source) while a burst of 50
+     wrong-password logins from ONE source is in flight: during the first
+     second of the burst and after it, beside the no-load figure. rsm runs
+     at most [gateway] max_logins_per_source logins of one source at once and
+     queues the rest, so the burst costs the others (almost) nothing.
 """
 
 import os
@@ -82,6 +87,37 @@ def wrong_logins_forever(stop, k):
         i += 1
 
 
+def wrong_login_once(results, i):
+    c = dbus.connection.Connection(ADDRESS)
+    try:
+        Gateway(c).LoginWithPassword("benchuser", "wrong",
+                                     dbus.Dictionary({"address": "198.51.100.77"}, signature="sv"),
+                                     timeout=120)
+    except dbus.exceptions.DBusException as e:
+        results[i] = e.get_dbus_name()
+    c.close()
+
+
+def burst_from_one_source(n_burst, n_pw):
+    """50 (n_burst) wrong-password logins from one source sent at once; valid
+    logins from other sources measured while they are in flight."""
+    results = [None] * n_burst
+    threads = [threading.Thread(target=wrong_login_once, args=(results, i), daemon=True) for i in range(n_burst)]
+    t_start = time.perf_counter()
+    for t in threads:
+        t.start()
+    first_second, later = [], []
+    i = 0
+    while any(t.is_alive() for t in threads) and len(later) < n_pw:
+        d = password_login(5000 + i)
+        i += 1
+        (first_second if time.perf_counter() - t_start - d < 1.0 else later).append(d)
+    for t in threads:
+        t.join()
+    burst_time = time.perf_counter() - t_start
+    return first_second, later, burst_time, results
+
+
 def main():
     n_peer = int(os.environ.get("BENCH_PEER_LOGINS", "300"))
     n_pw = int(os.environ.get("BENCH_PASSWORD_LOGINS", "40"))
@@ -112,6 +148,19 @@ def main():
     stop.set()
     report("password login, 20 wrong-password logins in flight", loaded, base)
     report("peer login, 20 wrong-password logins in flight", peer_loaded, peer)
+
+    n_burst = int(os.environ.get("BENCH_BURST", "50"))
+    time.sleep(0.5)  # let the previous load's executors exit (no readiness signal for "gone")
+    base2 = [password_login(9000 + i) for i in range(n_pw)]
+    first, later, burst_time, results = burst_from_one_source(n_burst, n_pw)
+    report("password login, no load (baseline, again)", base2)
+    if first:
+        report(f"password login, 1st second of {n_burst} wrong from 1 source", first, base2)
+    if later:
+        report(f"password login, later in that burst", later, base2)
+    failed = sum(1 for r in results if r)
+    print(f"{'burst: wrong logins answered with an error':<48} {failed}/{n_burst} in {burst_time:.1f} s "
+          f"({sorted(set(r for r in results if r))})", flush=True)
 
 
 if __name__ == "__main__":

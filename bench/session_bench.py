@@ -164,6 +164,24 @@ class AgentServer:
             reused += bool(was_reused and sid == first)
         return {"id": first, "login": login, "reconnect": reconnect, "display": display, "reused": reused}
 
+    def login_times(self, n, password=None):
+        """n new connections, each logged in (peer credentials, or the
+        password if given) and closed; the time of each login."""
+        out = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            conn = dbus.connection.Connection(ADDRESS)
+            try:
+                if password is None:
+                    gateway_call(conn, "LoginWithCredentials", timeout=60)
+                else:
+                    gateway_call(conn, "LoginWithPassword", "ssa{sv}", USER, password,
+                                 dbus.Dictionary({}, signature="sv"), timeout=60)
+                out.append(time.perf_counter() - t0)
+            finally:
+                conn.close()
+        return out
+
     def recover(self, n, t0, timeout=600):
         """Polls ListSessions over new connections until it shows n sessions,
         none starting. Times are from t0 (CLOCK_MONOTONIC, shared with the
@@ -362,9 +380,26 @@ class Sessions:
         if wait:
             self.wait_gone(ids, timeout)
 
+    def gone(self, sid):
+        try:
+            self._manager("GetSession", "s", sid)
+            return False
+        except dbus.exceptions.DBusException as e:
+            return e.get_dbus_name() == "org.rsm.Error.NoSuchSession"
+
     def wait_gone(self, ids, timeout=120):
         ids = set(ids)
         deadline = time.monotonic() + timeout
+        # A few sessions: ask for each. A ListSessions poll would make the
+        # manager marshal every live session each 5 ms, and its CPU figures
+        # would grow with the number of sessions for that reason alone.
+        while self.via_manager and 0 < len(ids) <= 4:
+            ids = {sid for sid in ids if not self.gone(sid)}
+            if not ids:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(ids)} session(s) still there after {timeout}s")
+            time.sleep(0.005)
         while ids & self.ids():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(ids & self.ids())} session(s) still there after {timeout}s")
@@ -518,6 +553,104 @@ def bench_recover(agent, sessions):
     report(f"connect + login + ListSessions ({n}), after", after, base)
 
 
+def manager_cpu():
+    """rsm-manager's CPU time so far, in seconds (schedstat: nanoseconds,
+    where stat counts 10 ms ticks)."""
+    with open(f"/proc/{manager_pid()}/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9
+
+
+def manager_fds():
+    """rsm-manager's open fds by kind: socket, pidfd, eventpoll, ..."""
+    pid, kinds = manager_pid(), {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        kind = target.split(":")[0] if target.startswith("socket:") else target
+        if kind.startswith("anon_inode:"):
+            kind = kind[len("anon_inode:"):]
+        elif kind.startswith("/"):
+            kind = "file"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return sum(kinds.values()), kinds
+
+
+def fds_text():
+    total, kinds = manager_fds()
+    return f"{total:6d}  (" + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])) + ")"
+
+
+def per_session_round(agent, sessions, n):
+    """n times CreateSession(null) (terminated after), n peer-credential and
+    n password logins; manager CPU per create."""
+    create = []
+    cpu0 = manager_cpu()
+    for _ in range(n):
+        r = agent("create", opts={"type": "null", "new": True})
+        create.append(r["t"])
+        sessions.terminate([r["id"]])
+    cpu = (manager_cpu() - cpu0) / n
+    peer = agent("login_times", n=n)
+    password = agent("login_times", n=n, password=PASSWORD)
+    return create, peer, password, cpu
+
+
+def bench_scaling(agent, sessions):
+    """Issue #10: the cost of an operation must not grow with the number of
+    idle sessions. Each figure with k live sessions beside the same with none."""
+    k = env_int("BENCH_LIVE_SESSIONS", 1000)
+    n = env_int("BENCH_SCALING_OPS", 40)
+    section(f"f. cost per operation with {k} live null sessions vs none")
+    sessions.terminate(sessions.ids())
+    agent("create", opts={"type": "null", "new": True})  # warm-up
+    sessions.terminate(sessions.ids())
+    figure("manager fds, no session", fds_text())
+    base = per_session_round(agent, sessions, n)
+    t0 = time.monotonic()
+    for i in range(k):
+        try:
+            agent("create", opts={"type": "null", "new": True})
+        except AgentError as e:
+            figure("creating sessions", f"stopped at {i}: {e}")
+            return
+    figure(f"created {k} null sessions", f"{time.monotonic() - t0:8.1f} s")
+    figure(f"manager fds, {k} sessions", fds_text())
+    perf = None
+    if os.environ.get("BENCH_PERF"):
+        # Where the manager's time goes with k live sessions (stderr).
+        perf = subprocess.Popen(["perf", "record", "-q", "--no-inherit", "-o", "/tmp/bench-perf.data", "-p",
+                                 str(manager_pid())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    live = per_session_round(agent, sessions, n)
+    if perf:
+        perf.send_signal(2)
+        perf.wait(60)
+        out = subprocess.run(["perf", "report", "-i", "/tmp/bench-perf.data", "--stdio", "--no-children",
+                              "--sort", "dso,symbol", "--percent-limit", "0.7"],
+                             capture_output=True, text=True).stdout
+        print(out, file=sys.stderr, flush=True)
+    report("CreateSession(null), no live session", base[0])
+    report(f"CreateSession(null), {k} live", live[0], base[0])
+    figure("  manager CPU per create", f"{base[3] * 1e3:8.2f} ms -> {live[3] * 1e3:8.2f} ms")
+    report("peer-credential login, no live session", base[1])
+    report(f"peer-credential login, {k} live", live[1], base[1])
+    report("password login, no live session", base[2])
+    report(f"password login, {k} live", live[2], base[2])
+
+    old = manager_pid()
+    t_kill = time.monotonic()
+    os.kill(old, 9)
+    r = agent("recover", n=k, t0=t_kill)
+    figure("first ListSessions answer after kill -9", f"{r['t_first'] * 1e3:8.2f} ms  (target 200 ms)")
+    figure(f"all {k} sessions listed after kill -9", f"{r['t_all'] * 1e3:8.2f} ms  (target 1000 ms)")
+    figure(f"manager fds, {k} sessions after recovery", fds_text())
+    after = per_session_round(agent, sessions, n)
+    report(f"CreateSession(null), {k} live, after recovery", after[0], base[0])
+    report(f"peer-credential login, {k} live, after recovery", after[1], base[1])
+    sessions.terminate(sessions.ids(), timeout=600)
+
+
 def configure():
     """Writes the benchmark's drop-in: no per-source throttling, room for the
     many unauthenticated connections of the recovery poll and no session
@@ -530,7 +663,9 @@ def configure():
             break
     want = {"gateway": {"max_unauthenticated": 1024, "max_connections": 4096},
             "throttle": {"max_failures": 0},
-            "session": {"max_sessions": 0, "max_sessions_per_user": 0}}
+            "session": {"max_sessions": 0, "max_sessions_per_user": 0},
+            # The peer-credential figures need it (off by default since issue #9).
+            "access": {"allow_peer_credentials": "true"}}
     out = []
     for sect, keys in want.items():
         known = [(k, v) for k, v in keys.items() if f"\n{k} =" in shipped]
@@ -548,13 +683,14 @@ def main():
         return agent_main()
     if len(sys.argv) > 1 and sys.argv[1] == "configure":
         return configure()
-    only = set(os.environ.get("BENCH_ONLY", "abcde"))
+    only = set(os.environ.get("BENCH_ONLY", "abcdef"))
     print(f"# rsm desktop-session benchmark (user {USER}; sections {''.join(sorted(only))})", flush=True)
     sessions = Sessions()
     agent = Agent(USER)
     try:
         for key, fn in (("a", bench_create), ("b", bench_reconnect), ("c", bench_memory),
-                        ("d", bench_cycles), ("e", bench_recover)):
+                        ("d", bench_cycles), ("e", bench_recover),
+                        ("f", bench_scaling)):
             if key not in only:
                 continue
             try:

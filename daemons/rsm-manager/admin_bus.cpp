@@ -44,7 +44,6 @@ constexpr const char* reload = "org.rsm.reload";
 // reused on a bus, so the grant cannot pass to another client.
 constexpr std::chrono::seconds list_grant_lifetime{60};
 
-using CredsPtr = std::unique_ptr<sd_bus_creds, Deleter<sd_bus_creds_unref>>;
 using CharPtr = std::unique_ptr<char, Deleter<::free>>;
 
 // An sd_bus_error that frees itself.
@@ -58,6 +57,12 @@ struct ErrorBuffer {
 
 [[noreturn]] void no_such_session(const std::string& id) {
     throw BusError(names::error::no_such_session, "No session '" + id + "' known");
+}
+
+// PolkitAuthorizer's bound on checks in flight.
+[[noreturn]] void too_many_checks(uint32_t caller) {
+    throw BusError(SD_BUS_ERROR_LIMITS_EXCEEDED,
+                   "too many authorization checks in progress for uid " + std::to_string(caller) + "; try again later");
 }
 
 [[noreturn]] void no_session_for_pid(uint32_t pid) {
@@ -103,7 +108,8 @@ log::Fields session_fields(const Record& r, uint32_t caller) {
 // Life cycle
 
 AdminBus::AdminBus(sd_bus* system_bus, SessionDirectory& sessions, PolkitAuthorizer& polkit, std::string version)
-    : bus_{system_bus}, sessions_{sessions}, polkit_{polkit}, version_{std::move(version)} {
+    : bus_{system_bus}, sessions_{sessions}, polkit_{polkit}, version_{std::move(version)},
+      callers_{system_bus, [this](const std::string& name) { list_grants_.erase(name); }} {
     sd_bus_slot* slot = nullptr;
     bus::check(sd_bus_add_object_vtable(bus_, &slot, manager_path, manager_interface, manager_vtable, this),
                "adding the Manager1 object");
@@ -153,31 +159,20 @@ int AdminBus::on_name_acquired(sd_bus_message* reply, void*, sd_bus_error*) {
 // ---------------------------------------------------------------------------
 // Callers and visibility
 
-uint32_t AdminBus::caller_uid(sd_bus_message* m) {
-    sd_bus_creds* raw = nullptr;
-    // The bus daemon's view of the connection (GetConnectionCredentials):
-    // never /proc of a pid that may have been reused.
-    int r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &raw);
-    CredsPtr creds{raw};
-    uid_t uid = 0;
-    if (r >= 0) r = sd_bus_creds_get_euid(creds.get(), &uid);
-    if (r < 0)
-        throw BusError(SD_BUS_ERROR_ACCESS_DENIED,
-                       std::string("cannot determine the caller's user: ") + std::strerror(-r));
-    return uid;
+// Known for every call that reached us (CallerCredentials' filter): the bus
+// daemon's view of the connection, never /proc of a pid that may be reused.
+uint32_t AdminBus::caller_uid(sd_bus_message* m) const {
+    const CallerCredentials::Caller* c = callers_.find(m);
+    if (!c) throw BusError(SD_BUS_ERROR_ACCESS_DENIED, "cannot determine the caller's user");
+    return c->uid;
 }
 
 // The session `id` names, or for "" the session of the calling process.
 const Record& AdminBus::resolve(sd_bus_message* m, const std::string& id) const {
     if (id.empty()) {
-        sd_bus_creds* raw = nullptr;
-        int r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_PID, &raw);
-        CredsPtr creds{raw};
-        pid_t pid = 0;
-        if (r >= 0) r = sd_bus_creds_get_pid(creds.get(), &pid);
-        if (r < 0)
-            throw BusError(names::error::failed, std::string("cannot determine the caller's PID: ") + std::strerror(-r));
-        const Record* rec = sessions_.find_by_pid(pid);
+        const CallerCredentials::Caller* c = callers_.find(m);
+        if (!c || !c->pid) throw BusError(names::error::failed, "cannot determine the caller's PID");
+        const Record* rec = sessions_.find_by_pid(static_cast<pid_t>(c->pid));
         if (!rec) throw BusError(error_no_session_for_pid, "the calling process does not belong to any rsm session");
         return *rec;
     }
@@ -219,9 +214,10 @@ bool AdminBus::may_see(sd_bus_message* m, const Record& r) {
 int AdminBus::authorize(sd_bus_message* m, uint32_t caller, const std::string& action_id,
                         PolkitAuthorizer::Details details, Act act) {
     if (caller == 0) return act(m);
+    if (!polkit_.has_room(caller)) too_many_checks(caller);
     SharedMessage call{sd_bus_message_ref(m), sd_bus_message_unref};
     std::weak_ptr<int> alive = alive_;
-    polkit_.check(m, action_id, details,
+    polkit_.check(m, caller, action_id, details,
                   [this, alive, call, action_id, caller, act = std::move(act)](Authorization result,
                                                                                const std::string& message) {
                       if (alive.expired()) return;
@@ -240,11 +236,12 @@ int AdminBus::authorize(sd_bus_message* m, uint32_t caller, const std::string& a
 
 int AdminBus::with_list_permission(sd_bus_message* m, uint32_t caller, SeeAct then) {
     if (caller == 0 || has_list_grant(m)) return then(m, true);
+    if (!polkit_.has_room(caller)) too_many_checks(caller);
     SharedMessage call{sd_bus_message_ref(m), sd_bus_message_unref};
     std::weak_ptr<int> alive = alive_;
     // Looking never prompts: a plain "list" must not pop up a password dialog.
     polkit_.check(
-        m, action::list_sessions, {},
+        m, caller, action::list_sessions, {},
         [this, alive, call, then = std::move(then)](Authorization result, const std::string&) {
             if (alive.expired()) return;
             const bool granted = result == Authorization::allowed;
@@ -379,7 +376,7 @@ int AdminBus::act_on_session(sd_bus_message* m, const std::string& id, Verb verb
 int AdminBus::method_list_sessions(sd_bus_message* m, void* userdata, sd_bus_error* error) {
     auto* self = static_cast<AdminBus*>(userdata);
     return bus::reply_errors(error, [&] {
-        const uint32_t caller = caller_uid(m);
+        const uint32_t caller = self->caller_uid(m);
         return self->with_list_permission(m, caller, [self, caller](sd_bus_message* call, bool all) {
             return self->reply_sessions(call, all ? std::nullopt : std::optional<uint32_t>{caller});
         });
@@ -390,7 +387,7 @@ int AdminBus::method_get_session(sd_bus_message* m, void* userdata, sd_bus_error
     auto* self = static_cast<AdminBus*>(userdata);
     return bus::reply_errors(error, [&] {
         const std::string id = bus::read_string(m);
-        const uint32_t caller = caller_uid(m);
+        const uint32_t caller = self->caller_uid(m);
         const Record& r = self->resolve(m, id);
         if (r.uid == caller) return self->reply_path(m, r);
         return self->with_list_permission(m, caller, [self, id = r.id](sd_bus_message* call, bool all) {
@@ -406,7 +403,7 @@ int AdminBus::method_get_session_by_pid(sd_bus_message* m, void* userdata, sd_bu
     return bus::reply_errors(error, [&] {
         uint32_t pid = 0;
         if (sd_bus_message_read(m, "u", &pid) <= 0) throw BusError(names::error::invalid_argument, "expected a PID");
-        const uint32_t caller = caller_uid(m);
+        const uint32_t caller = self->caller_uid(m);
         const Record& r = pid == 0 ? self->resolve(m, "") : [&]() -> const Record& {
             const Record* rec = self->sessions_.find_by_pid(static_cast<pid_t>(pid));
             if (!rec) no_session_for_pid(pid);
@@ -436,7 +433,7 @@ int AdminBus::method_terminate_user(sd_bus_message* m, void* userdata, sd_bus_er
     return bus::reply_errors(error, [&] {
         uint32_t uid = 0;
         if (sd_bus_message_read(m, "u", &uid) <= 0) throw BusError(names::error::invalid_argument, "expected a uid");
-        const uint32_t caller = caller_uid(m);
+        const uint32_t caller = self->caller_uid(m);
         // The name for polkit's message comes from the records: the manager
         // never asks NSS (that happens in executors only).
         std::string user = "uid " + std::to_string(uid);
@@ -462,7 +459,7 @@ int AdminBus::method_terminate_user(sd_bus_message* m, void* userdata, sd_bus_er
 int AdminBus::method_reload(sd_bus_message* m, void* userdata, sd_bus_error* error) {
     auto* self = static_cast<AdminBus*>(userdata);
     return bus::reply_errors(error, [&] {
-        const uint32_t caller = caller_uid(m);
+        const uint32_t caller = self->caller_uid(m);
         return self->authorize(m, caller, action::reload, {}, [self, caller](sd_bus_message* call) {
             const std::string problem = self->sessions_.reload();
             if (!problem.empty())
@@ -483,7 +480,7 @@ int AdminBus::property_nsessions(sd_bus* bus, const char*, const char*, const ch
         const auto all = self->sessions_.sessions();
         uint32_t n = 0;
         sd_bus_message* call = sd_bus_get_current_message(bus);
-        const uint32_t caller = call ? caller_uid(call) : 0;
+        const uint32_t caller = call ? self->caller_uid(call) : 0;
         if (caller == 0 || self->has_list_grant(call)) {
             n = static_cast<uint32_t>(all.size());
         } else {

@@ -16,7 +16,10 @@
 //    polkit, so they are allowed to the owner, root and connections granted
 //    list-sessions in a lookup during the last minute.
 // Every polkit check is asynchronous: a handler keeps a reference to the
-// call and replies when polkit has answered.
+// call and replies when polkit has answered. The caller's uid and pid come
+// from CallerCredentials, which holds a new sender's calls until the bus
+// daemon has answered (asynchronously) and then runs them: nothing here
+// waits on the bus.
 #pragma once
 
 #include <chrono>
@@ -29,6 +32,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "caller_credentials.hpp"
 #include "polkit_authorizer.hpp"
 #include "session_registry.hpp"
 #include "util/handles.hpp"
@@ -62,7 +66,7 @@ private:
     enum class Verb { terminate, disconnect };
 
     // --- who is calling, what may they see
-    static uint32_t caller_uid(sd_bus_message* m);
+    uint32_t caller_uid(sd_bus_message* m) const;
     const session::Record& resolve(sd_bus_message* m, const std::string& id) const;
     bool has_list_grant(sd_bus_message* m);
     void remember_list_grant(sd_bus_message* m);
@@ -115,6 +119,8 @@ private:
     // True while we emit PropertiesChanged: the object lookup then skips the
     // caller checks (there is no caller).
     bool emitting_ = false;
+    // Who calls (declared before the objects: its filter must see every call).
+    CallerCredentials callers_;
     // Polkit answers arriving after our death see it expired and do nothing.
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);
     SlotPtr manager_slot_, session_slot_, enumerator_slot_, name_slot_;

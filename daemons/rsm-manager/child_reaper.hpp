@@ -20,6 +20,8 @@ public:
     // Watches `pid`; `on_exit` (may be empty) runs once with the siginfo
     // si_code/si_status when it exits. Requires SIGCHLD blocked (main does).
     void watch(pid_t pid, std::string name, std::function<void(const siginfo_t&)> on_exit = {});
+    // Children not reaped yet (exit-on-idle waits for them).
+    std::size_t size() const { return children_.size(); }
 
 private:
     struct Child {

@@ -94,11 +94,12 @@ std::unique_ptr<ExecutorLink> ExecutorLink::spawn(sd_event* event, ChildReaper& 
     theirs.reset();
     reaper.watch(pid, "rsm-session");
 
-    BusPtr bus = bus::make_server(std::move(ours), event);
-    return std::make_unique<ExecutorLink>(Token{}, pid, std::move(bus), std::move(callbacks));
+    // Not attached to the loop: the link's QuietAttachment watches it.
+    BusPtr bus = bus::make_server(std::move(ours), nullptr);
+    return std::make_unique<ExecutorLink>(Token{}, event, pid, std::move(bus), std::move(callbacks));
 }
 
-ExecutorLink::ExecutorLink(Token, pid_t pid, BusPtr bus, Callbacks callbacks)
+ExecutorLink::ExecutorLink(Token, sd_event* event, pid_t pid, BusPtr bus, Callbacks callbacks)
     : pid_(pid), bus_(std::move(bus)), callbacks_(std::move(callbacks)) {
     sd_bus_slot* slot = nullptr;
     bus::check(sd_bus_add_object_vtable(bus_.get(), &slot, names::executor_manager_path,
@@ -120,22 +121,24 @@ ExecutorLink::ExecutorLink(Token, pid_t pid, BusPtr bus, Callbacks callbacks)
                                    "SessionEnded", &ExecutorLink::on_session_ended_signal, this),
                "sd_bus_match_signal(SessionEnded)");
     ended_slot_.reset(slot);
-    start_processing_ = bus::process_until_running(bus_.get(), sd_bus_get_event(bus_.get()));
+    attachment_ = std::make_unique<bus::QuietAttachment>(bus_.get(), event);
 }
 
 std::unique_ptr<ExecutorLink> ExecutorLink::adopt(sd_event* event, UniqueFd fd, pid_t pid, Callbacks callbacks) {
-    BusPtr bus = bus::make_server(std::move(fd), event);
-    return std::make_unique<ExecutorLink>(Token{}, pid, std::move(bus), std::move(callbacks));
+    BusPtr bus = bus::make_server(std::move(fd), nullptr);
+    return std::make_unique<ExecutorLink>(Token{}, event, pid, std::move(bus), std::move(callbacks));
 }
 
 int ExecutorLink::fd() const { return sd_bus_get_fd(bus_.get()); }
 
 ExecutorLink::~ExecutorLink() {
-    // Drop slots before the bus so no callback can reach a half-destroyed link.
+    // Leave the loop while the bus still holds the fd (see QuietAttachment),
+    // then drop slots before the bus so no callback can reach a
+    // half-destroyed link.
+    attachment_.reset();
     calls_.clear();
     state_slot_.reset();
     ended_slot_.reset();
-    start_processing_.reset();
     login_slot_.reset();
     disconnect_slot_.reset();
     object_slot_.reset();
@@ -169,17 +172,21 @@ void ExecutorLink::answer_conversation(const std::vector<std::string>& answers) 
     sd_bus_message* raw = nullptr;
     if (sd_bus_message_new_method_return(call.get(), &raw) < 0) return;
     MessagePtr reply{raw};
+    // Answers are secrets: sd-bus erases the message's buffers when it is freed.
+    (void)sd_bus_message_sensitive(reply.get());
     std::vector<char*> strv;
     strv.reserve(answers.size() + 1);
     for (const auto& a : answers) strv.push_back(const_cast<char*>(a.c_str()));
     strv.push_back(nullptr);
     if (sd_bus_message_append_strv(reply.get(), strv.data()) < 0) return;
     (void)sd_bus_send(bus_.get(), reply.get(), nullptr);
+    attachment_->refresh();
 }
 
 void ExecutorLink::fail_conversation(const char* error_name, const std::string& message) {
     MessagePtr call = std::move(pending_converse_);
     if (call) (void)sd_bus_reply_method_errorf(call.get(), error_name, "%s", message.c_str());
+    attachment_->refresh();
 }
 
 void ExecutorLink::login(const LoginRequest& req, std::function<void(LoginResult)> done) {
@@ -188,6 +195,9 @@ void ExecutorLink::login(const LoginRequest& req, std::function<void(LoginResult
                                               names::executor_interface, "Login"),
                "new Login call");
     MessagePtr m{raw};
+    // It carries the password: sd-bus erases the message's buffers when it
+    // is freed (and marks the reply the same way).
+    (void)sd_bus_message_sensitive(m.get());
     int r = sd_bus_message_append(m.get(), "sss", req.mode.c_str(), req.user.c_str(), req.password.c_str());
     if (r >= 0) r = sd_bus_message_open_container(m.get(), 'a', "{sv}");
     if (r >= 0) r = sd_bus_message_append(m.get(), "{sv}", "service", "s", req.pam_service.c_str());
@@ -195,6 +205,8 @@ void ExecutorLink::login(const LoginRequest& req, std::function<void(LoginResult
     if (r >= 0 && !req.gateway.empty())
         r = sd_bus_message_append(m.get(), "{sv}", "gateway", "s", req.gateway.c_str());
     if (r >= 0 && req.mode == "account") r = sd_bus_message_append(m.get(), "{sv}", "uid", "u", req.uid);
+    if (r >= 0 && req.mode == "account" && !req.purpose.empty())
+        r = sd_bus_message_append(m.get(), "{sv}", "purpose", "s", req.purpose.c_str());
     if (r >= 0 && req.conversation_timeout_usec)
         r = sd_bus_message_append(m.get(), "{sv}", "conversation_timeout_usec", "t", req.conversation_timeout_usec);
     const config::Access& a = req.access;
@@ -203,6 +215,15 @@ void ExecutorLink::login(const LoginRequest& req, std::function<void(LoginResult
     if (r >= 0) r = append_strings_dict_entry(m.get(), "denied_users", a.denied_users);
     if (r >= 0) r = append_strings_dict_entry(m.get(), "allowed_groups", a.allowed_groups);
     if (r >= 0) r = append_strings_dict_entry(m.get(), "denied_groups", a.denied_groups);
+    if (r >= 0)
+        r = sd_bus_message_append(m.get(), "{sv}", "allow_peer_credentials", "b",
+                                  static_cast<int>(a.allow_peer_credentials));
+    if (r >= 0) r = append_strings_dict_entry(m.get(), "peer_credential_groups", a.peer_credential_groups);
+    if (r >= 0)
+        r = sd_bus_message_append(m.get(), "{sv}", "allow_system_accounts", "b",
+                                  static_cast<int>(a.allow_system_accounts));
+    if (r >= 0)
+        r = sd_bus_message_append(m.get(), "{sv}", "allow_any_shell", "b", static_cast<int>(a.allow_any_shell));
     if (r >= 0) r = sd_bus_message_close_container(m.get());
     bus::check(r, "building Login call");
 
@@ -213,6 +234,7 @@ void ExecutorLink::login(const LoginRequest& req, std::function<void(LoginResult
                "sending Login");
     login_slot_.reset(slot);
     login_done_ = std::move(done);
+    attachment_->refresh();
 }
 
 int ExecutorLink::on_login_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
@@ -345,6 +367,8 @@ void ExecutorLink::call(const char* method, const std::function<int(sd_bus_messa
                method);
     pending->slot.reset(slot);
     calls_.push_back(std::move(pending));
+    // Arms the reply deadline and EPOLLOUT if the call is still queued.
+    attachment_->refresh();
 }
 
 int ExecutorLink::on_call_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {

@@ -12,11 +12,13 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "bus/quiet_attachment.hpp"
 #include "child_reaper.hpp"
 #include "config/config.hpp"
 #include "session/record.hpp"
 #include "util/fd.hpp"
 #include "util/handles.hpp"
+#include "util/secret_string.hpp"
 
 namespace rsm::manager {
 
@@ -40,13 +42,18 @@ struct LoginResult {
 struct LoginRequest {
     std::string mode;  // "password", "conversation", "account"
     std::string user;  // empty in "account" mode (uid is used)
-    std::string password;
+    util::SecretString password;  // wiped when the request goes
     uint32_t uid = 0;  // "account" mode only
+    // "account" mode only: "peer-credentials" (LoginWithCredentials, which
+    // needs access.allow_peer_credentials) or "session" (a new session of
+    // a connection that logged in already, by whatever kind of login).
+    // Empty is sent as nothing, which the executor takes as "peer-credentials".
+    std::string purpose;
     std::string pam_service;
     std::string rhost;
     std::string gateway;
     uint64_t conversation_timeout_usec = 0;
-    // Access rules the executor applies before PAM (NSS lookups run there).
+    // Access rules the executor applies (NSS lookups run there, never here).
     config::Access access;
 };
 
@@ -128,7 +135,7 @@ public:
 
     // Use spawn(); public only for std::make_unique.
     struct Token {};
-    ExecutorLink(Token, pid_t pid, BusPtr bus, Callbacks callbacks);
+    ExecutorLink(Token, sd_event* event, pid_t pid, BusPtr bus, Callbacks callbacks);
 
 private:
     static const sd_bus_vtable manager_vtable[];
@@ -155,7 +162,8 @@ private:
     SlotPtr object_slot_;
     SlotPtr disconnect_slot_;
     SlotPtr login_slot_;
-    EventSourcePtr start_processing_;
+    // Idle links cost nothing per loop iteration (bus/quiet_attachment.hpp).
+    std::unique_ptr<bus::QuietAttachment> attachment_;
     MessagePtr pending_converse_;
     std::function<void(LoginResult)> login_done_;
     SlotPtr state_slot_, ended_slot_;

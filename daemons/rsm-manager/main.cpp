@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <cstring>
 #include <getopt.h>
+#include <grp.h>
 #include <map>
+#include <pwd.h>
 #include <memory>
 #include <string>
 #include <sys/resource.h>
@@ -17,6 +19,7 @@
 #include <systemd/sd-event.h>
 
 #include "bus/error.hpp"
+#include "bus/names.hpp"
 #include "admin_bus.hpp"
 #include "child_reaper.hpp"
 #include "polkit_authorizer.hpp"
@@ -24,6 +27,7 @@
 #include "executor_listener.hpp"
 #include "fd_store.hpp"
 #include "gateway_server.hpp"
+#include "idle_exit.hpp"
 #include "session_registry.hpp"
 #include "rsm-build-config.h"
 #include "util/log.hpp"
@@ -81,12 +85,45 @@ bool parse_args(int argc, char** argv, Options& o, int& exit_code) {
     return true;
 }
 
+// [gateway] trusted_users/trusted_groups as uids and gids. The one place
+// the manager calls NSS: once at start and on every reload (never per
+// connection), because a trust check must not wait on a directory. A name
+// that does not resolve trusts nobody (logged). Membership is then decided
+// from the kernel's SO_PEERCRED/SO_PEERGROUPS of each connection, so a
+// group change takes effect at the next reload.
+void resolve_trusted(const config::Gateway& g, manager::GatewaySettings& s) {
+    std::vector<char> buf(16384);
+    for (const auto& name : g.trusted_users) {
+        passwd pw{}, *found = nullptr;
+        const int r = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
+        if (r == 0 && found)
+            s.trusted_uids.insert(found->pw_uid);
+        else
+            log::warning("[gateway] trusted_users: no user '" + name + "'; ignored",
+                         {{"RSM_ERROR", r ? std::strerror(r) : "no such user"}});
+    }
+    for (const auto& name : g.trusted_groups) {
+        group gr{}, *found = nullptr;
+        const int r = getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found);
+        if (r == 0 && found)
+            s.trusted_gids.insert(found->gr_gid);
+        else
+            log::info("[gateway] trusted_groups: no group '" + name + "'; ignored",
+                      {{"RSM_ERROR", r ? std::strerror(r) : "no such group"}});
+    }
+}
+
 manager::GatewaySettings gateway_settings(const config::Config& cfg, const Options& o) {
     manager::GatewaySettings s;
     s.login_timeout = cfg.gateway.login_timeout;
     s.max_login_attempts = cfg.gateway.max_login_attempts;
     s.max_connections = cfg.gateway.max_connections;
     s.max_unauthenticated = cfg.gateway.max_unauthenticated;
+    s.max_connections_per_uid = cfg.gateway.max_connections_per_uid;
+    s.max_logins_per_uid = cfg.gateway.max_logins_per_uid;
+    s.max_logins_per_source = cfg.gateway.max_logins_per_source;
+    s.failure_delay = std::chrono::milliseconds{cfg.gateway.failure_delay_ms};
+    resolve_trusted(cfg.gateway, s);
     s.pam_service = cfg.pam.service;
     s.access = cfg.access;
     s.executor_path = o.executor;
@@ -154,10 +191,10 @@ UniqueFd take_listen_socket(manager::InheritedFds& fds) {
 
 // The system bus, for systemd (scopes); null when it cannot be reached
 // (sessions then fail with a clear error, logins still work).
-BusPtr open_system_bus(sd_event* event) {
+SystemBusPtr open_system_bus(sd_event* event) {
     sd_bus* raw = nullptr;
     int r = sd_bus_open_system(&raw);
-    BusPtr bus{raw};
+    SystemBusPtr bus{raw};
     if (r >= 0) r = sd_bus_attach_event(bus.get(), event, SD_EVENT_PRIORITY_NORMAL);
     if (r < 0) {
         log::warning(std::string("Cannot connect to the system bus; sessions cannot start: ") + std::strerror(-r));
@@ -185,6 +222,7 @@ struct Daemon {
     Options options;
     manager::GatewayServer* server = nullptr;
     manager::SessionRegistry* sessions = nullptr;
+    manager::IdleExit* idle = nullptr;
 
     // Re-reads the configuration and applies it; "" or the error.
     std::string reload() {
@@ -192,6 +230,7 @@ struct Daemon {
             config::Config cfg = config::load(options.config_paths);
             server->reconfigure(gateway_settings(cfg, options), cfg.throttle);
             sessions->reconfigure(session_settings(cfg, options));
+            if (idle) idle->reconfigure(cfg.manager.idle_exit_sec);
             log::notice("Configuration reloaded");
             return {};
         } catch (const std::exception& e) {
@@ -229,7 +268,7 @@ int run(Daemon& d) {
     bus::check(sd_event_add_signal(event.get(), nullptr, SIGHUP, on_reload, &d), "SIGHUP");
 
     manager::ChildReaper reaper(event.get());
-    BusPtr system_bus = open_system_bus(event.get());
+    SystemBusPtr system_bus = open_system_bus(event.get());
     manager::SessionRegistry sessions(event.get(), reaper, system_bus.get(), session_settings(cfg, d.options));
     sessions.reload_handler = [&d] { return d.reload(); };
     manager::GatewayServer server(event.get(), reaper, sessions, gateway_settings(cfg, d.options), cfg.throttle,
@@ -238,9 +277,16 @@ int run(Daemon& d) {
     d.sessions = &sessions;
     if (!executor_links.empty())
         log::notice("Recovering " + std::to_string(executor_links.size()) + " sessions from the fd store");
+    // Returns at once: links whose executor has not written its resync marker
+    // yet are read in the loop (one deadline for all), so READY=1 below never
+    // waits for an executor. A session that comes back both ways (stored link
+    // and an announce) is taken once.
     sessions.recover(std::move(executor_links));
-    // After recovery: a session that comes back both ways is refused the second time.
     std::unique_ptr<manager::ExecutorListener> executor_listener;
+    // A second descriptor of the executors' socket, only for exit-on-idle to
+    // poll its backlog (the listener owns the first).
+    UniqueFd executor_probe;
+    if (executor_fd) executor_probe = UniqueFd{fcntl(executor_fd.get(), F_DUPFD_CLOEXEC, 3)};
     if (executor_fd)
         executor_listener = std::make_unique<manager::ExecutorListener>(
             event.get(), std::move(executor_fd),
@@ -253,9 +299,25 @@ int run(Daemon& d) {
         admin = std::make_unique<manager::AdminBus>(system_bus.get(), sessions, *polkit, RSM_VERSION);
     }
 
+    // Exit on idle ([manager] idle_exit_sec; idle_exit.hpp has the order of
+    // the steps). Busy is O(1): sizes, never a walk over sessions.
+    manager::IdleExit::Hooks idle_hooks;
+    idle_hooks.busy = [&] {
+        return sessions.has_work() || server.has_work() || reaper.size() > 0 || (polkit && polkit->pending() > 0);
+    };
+    idle_hooks.listen_fds = {server.listen_fd(), executor_probe.get()};
+    idle_hooks.stop_accepting = [&] {
+        server.stop_accepting();
+        executor_listener.reset();
+    };
+    manager::IdleExit idle(event.get(), system_bus.get(), names::manager_bus_name, cfg.manager.idle_exit_sec,
+                           std::move(idle_hooks));
+    d.idle = &idle;
+
     sd_notify(0, "READY=1\nSTATUS=Serving the gateway socket");
     log::info("rsm-manager " RSM_VERSION " ready");
     int r = sd_event_loop(event.get());
+    d.idle = nullptr;
     d.server = nullptr;
     d.sessions = nullptr;
     executor_listener.reset();

@@ -30,6 +30,7 @@ constexpr uint64_t plain_timeout_usec = 25ULL * 1000 * 1000;
 struct PolkitAuthorizer::Check {
     PolkitAuthorizer* owner = nullptr;
     std::list<Check>::iterator self;
+    uint32_t uid = 0;
     std::string action;
     Done done;
     bool interactive = false;
@@ -41,13 +42,24 @@ struct PolkitAuthorizer::Check {
 PolkitAuthorizer::PolkitAuthorizer(sd_bus* system_bus) : bus_{system_bus} {}
 
 // Dropping the slots cancels the calls: no callback runs after this.
-PolkitAuthorizer::~PolkitAuthorizer() { pending_.clear(); }
+PolkitAuthorizer::~PolkitAuthorizer() {
+    pending_.clear();
+    pending_per_uid_.clear();
+}
 
 std::size_t PolkitAuthorizer::pending() const noexcept { return pending_.size(); }
 
-void PolkitAuthorizer::check(sd_bus_message* call, const std::string& action_id, const Details& details, Done done,
-                             Interaction interaction) {
+bool PolkitAuthorizer::has_room(uint32_t uid) const noexcept {
+    if (pending_.size() >= max_pending) return false;
+    auto it = pending_per_uid_.find(uid);
+    return it == pending_per_uid_.end() || it->second < max_pending_per_uid;
+}
+
+void PolkitAuthorizer::check(sd_bus_message* call, uint32_t uid, const std::string& action_id, const Details& details,
+                             Done done, Interaction interaction) {
     Check& c = pending_.emplace_back();
+    ++pending_per_uid_[uid];
+    c.uid = uid;
     c.owner = this;
     c.self = std::prev(pending_.end());
     c.action = action_id;
@@ -92,7 +104,7 @@ void PolkitAuthorizer::check(sd_bus_message* call, const std::string& action_id,
     const int r = event ? sd_event_add_defer(event, &source, &PolkitAuthorizer::on_deferred, &c) : -ENXIO;
     if (r < 0) {
         std::string what = c.failure;
-        pending_.erase(c.self);
+        forget(c);
         throw std::system_error(-r, std::generic_category(), "polkit check failed (" + what + ") and cannot be reported");
     }
     c.deferred.reset(source);
@@ -144,11 +156,17 @@ int PolkitAuthorizer::on_deferred(sd_event_source*, void* userdata) {
     return 0;
 }
 
+void PolkitAuthorizer::forget(Check& c) {
+    if (auto it = pending_per_uid_.find(c.uid); it != pending_per_uid_.end() && --it->second == 0)
+        pending_per_uid_.erase(it);
+    pending_.erase(c.self);
+}
+
 void PolkitAuthorizer::finish(Check& c, Authorization result, const std::string& message) {
     // Forget the check first (sd-bus and sd-event keep the slot or source
     // alive until their callback returns), so `done` may start new checks.
     Done done = std::move(c.done);
-    pending_.erase(c.self);
+    forget(c);
     try {
         done(result, message);
     } catch (const std::exception& e) {

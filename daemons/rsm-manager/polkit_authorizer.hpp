@@ -10,6 +10,7 @@
 #include <list>
 #include <string>
 #include <systemd/sd-bus.h>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -42,12 +43,24 @@ public:
         never,      // never prompt (for looking, not acting)
     };
 
-    // Checks `action_id` for the sender of `call` (details may be empty;
+    // Checks in flight at once, per caller uid and in all: polkitd answers
+    // one check after another, and the manager's own calls to other peers
+    // (polkit, systemd) share the bus daemon's limit of pending replies per
+    // connection (128 on the system bus). A uid that floods the admin bus
+    // gets LimitsExceeded instead of a queue, and leaves room for everyone
+    // else and for the session scopes.
+    static constexpr std::size_t max_pending_per_uid = 16;
+    static constexpr std::size_t max_pending = 64;
+    // Whether a check for `uid` may start now.
+    bool has_room(uint32_t uid) const noexcept;
+
+    // Checks `action_id` for the sender of `call`, whose uid is `uid` (for
+    // the bound above; polkit finds the subject itself). Details may be empty;
     // polkit can show them in its message as $(key)). `done` runs exactly
     // once, never from inside check(); a failure to even ask polkit arrives
     // there as Authorization::error. Throws std::system_error only if that
     // failure cannot be reported from the loop either (then `done` never runs).
-    void check(sd_bus_message* call, const std::string& action_id, const Details& details, Done done,
+    void check(sd_bus_message* call, uint32_t uid, const std::string& action_id, const Details& details, Done done,
                Interaction interaction = Interaction::from_call);
 
     // Replies to `call` with the D-Bus error for a non-allowed result, naming
@@ -63,9 +76,11 @@ private:
     static int on_reply(sd_bus_message* reply, void* userdata, sd_bus_error* error);
     static int on_deferred(sd_event_source* source, void* userdata);
     void finish(Check& c, Authorization result, const std::string& message);
+    void forget(Check& c);
 
     sd_bus* bus_;
     std::list<Check> pending_;
+    std::unordered_map<uint32_t, std::size_t> pending_per_uid_;
 };
 
 }  // namespace rsm::manager

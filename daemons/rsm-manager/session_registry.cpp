@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <optional>
 #include <string_view>
+#include <systemd/sd-login.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include "bus/link_resync.hpp"
 #include "bus/names.hpp"
 #include "fd_store.hpp"
+#include "link_recovery.hpp"
 #include "session/argv_template.hpp"
 #include "session/desktop_entry.hpp"
 #include "session/session_id.hpp"
@@ -97,6 +100,8 @@ struct SessionRegistry::Entry {
     // Set when the start failed: the reason given to late waiters.
     std::string failure;
     StartSessionParams params;
+    // The end: the session's processes being swept (sweep()).
+    std::unique_ptr<SessionSweeper::Sweep> sweep;
 };
 
 SessionRegistry::SessionRegistry(sd_event* event, ChildReaper& reaper, sd_bus* system_bus, SessionSettings settings)
@@ -109,6 +114,10 @@ SessionRegistry::SessionRegistry(sd_event* event, ChildReaper& reaper, sd_bus* s
     bus::check(sd_event_add_defer(event_, &s, &SessionRegistry::on_collect, this), "adding the session collector");
     collect_source_.reset(s);
     sd_event_source_set_enabled(collect_source_.get(), SD_EVENT_OFF);
+    if (scopes_) {
+        logind_ = std::make_unique<LogindSessions>(system_bus);
+        sweeper_ = std::make_unique<SessionSweeper>(event_, *scopes_, *logind_);
+    }
 }
 
 SessionRegistry::~SessionRegistry() {
@@ -342,6 +351,7 @@ void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req,
         e.link = ExecutorLink::spawn(event_, reaper_, settings_.executor_path, link_callbacks(id));
         LoginRequest lr;
         lr.mode = "account";
+        lr.purpose = "session";  // not a peer-credential login: needs no access.allow_peer_credentials
         lr.uid = req.uid;
         lr.pam_service = settings_.pam_service;
         lr.rhost = req.rhost;
@@ -473,11 +483,12 @@ bool SessionRegistry::terminate(const std::string& id) {
         e->record.state = session::State::closing;
         notify_changed(*e, {"STATE"});
     }
-    if (e->link) {
-        e->link->terminate();
-    } else {
-        bury(id);
-    }
+    // The executor ends the session (the leader closes the PAM session
+    // first); the sweep follows when its link closes, or after a grace
+    // period if it does not (a stopped or hung executor: the scope's stop
+    // ends it too).
+    if (e->link) e->link->terminate();
+    sweep(id, e->link ? SessionSweeper::executor_grace_usec : 0);
     return true;
 }
 
@@ -519,13 +530,47 @@ void SessionRegistry::on_state_changed(const std::string& id, const session::Rec
     notify_changed(*e, changed);
 }
 
-void SessionRegistry::on_link_closed(const std::string& id) {
+// The executor is gone: the leader closed the PAM session (or died). What
+// escaped it goes now (sweep()); the entry stays, in state closing, until
+// then, so its display number is not handed out while its server may run.
+void SessionRegistry::on_link_closed(const std::string& id_ref) {
+    const std::string id = id_ref;  // the link's callback, which owns id_ref, goes with the link
     Entry* e = lookup(id);
     if (!e) return;
     fail_waiting(*e, err::session_failed,
                  e->failure.empty() ? "the session process exited before the session was ready" : e->failure);
-    log::info("Session gone", fields(e->record));
-    bury(id);
+    log::info("Session process gone", fields(e->record));
+    remove_stored_fd(fd_name_prefix + id);
+    retire(std::move(e->link));
+    // A scope still being created goes with the sweep (StopUnit replaces the start job).
+    e->scope_job.reset();
+    sweep(id, 0);
+}
+
+void SessionRegistry::sweep(const std::string& id, uint64_t delay_usec) {
+    Entry* e = lookup(id);
+    if (!e) return;
+    if (e->sweep) {
+        if (delay_usec == 0) e->sweep->now();
+        return;
+    }
+    if (!sweeper_) {
+        if (!e->link) bury(id);  // no system bus: nothing to sweep with; the link closing buries it
+        return;
+    }
+    if (e->record.state != session::State::closing) {
+        e->record.state = session::State::closing;
+        notify_changed(*e, {"STATE"});
+    }
+    e->sweep = sweeper_->sweep(e->record, delay_usec, [this, id](bool clean) {
+        Entry* en = lookup(id);
+        if (!en) return;
+        if (clean)
+            log::info("Session gone", fields(en->record));
+        else
+            log::warning("Session released before all of its processes were gone", fields(en->record));
+        bury(id);
+    });
 }
 
 void SessionRegistry::store_link(const Entry& e) {
@@ -554,16 +599,18 @@ void SessionRegistry::bury(const std::string& id) {
     session::remove_record(sessions_dir(), id);
     // What the session left in the user's socket directory, also when its
     // display server or executor crashed: Xvnc's socket, the Xauthority file.
-    // unlink() never follows a symlink, so the user cannot redirect this.
-    const std::string sockdir = settings_.runtime_dir + "/user/" + std::to_string(e.record.uid) + "/";
-    for (const std::string& name : {"vnc-" + id, "Xauthority-" + id})
-        if (unlink((sockdir + name).c_str()) < 0 && errno != ENOENT)
-            log::warning("Could not remove " + sockdir + name + ": " + std::strerror(errno), fields(e.record));
+    // Through the directory's fd (opened without following links) and
+    // unlinkat, which never follows or opens what the user put there.
+    if (UniqueFd sockdir = open_user_sockdir(settings_.runtime_dir, e.record.uid))
+        for (const std::string& name : {"vnc-" + id, "Xauthority-" + id})
+            if (unlinkat(sockdir.get(), name.c_str(), 0) < 0 && errno != ENOENT)
+                log::warning("Could not remove " + name + " from the socket directory of uid " +
+                                 std::to_string(e.record.uid) + ": " + std::strerror(errno),
+                             fields(e.record));
     if (e.record.display_number >= 0) {
         const auto n = static_cast<unsigned>(e.record.display_number);
-        if (session::remove_stale_x_display(n))
-            log::info("Removed the lock file and socket a dead X server left on :" + std::to_string(n),
-                      fields(e.record));
+        if (session::remove_stale_x_display(n, static_cast<uid_t>(e.record.uid)))
+            log::info("Removed the socket a dead X server left on :" + std::to_string(n), fields(e.record));
         displays_.release(n);
     }
     fail_waiting(e, err::session_failed, e.failure.empty() ? "the session ended" : e.failure);
@@ -602,27 +649,50 @@ const session::Record* SessionRegistry::find(const std::string& id) const {
     return e ? &e->record : nullptr;
 }
 
+// Asks sd-login, which reads the cgroup path the way systemd names units:
+// sd_pid_get_unit() is the *system* unit (a user's own
+// `systemd-run --user --scope --unit=rsm-session-<id>` is a user unit inside
+// user@<uid>.service and never matches), sd_pid_get_session() the logind
+// session. Either answer must agree with what the record says of the session.
 const session::Record* SessionRegistry::find_by_pid(pid_t pid) const {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
-    std::string line, cgroup;
-    while (std::getline(in, line))
-        if (line.rfind("0::", 0) == 0) cgroup = line.substr(3);
-    if (cgroup.empty()) return nullptr;
-    // The innermost unit of the cgroup path: rsm-session-<id>.scope, or a
-    // logind session-<n>.scope (matched to the recorded logind session).
-    auto unit_named = [&](std::string_view prefix) -> std::optional<std::string> {
-        const std::string needle = "/" + std::string(prefix);
-        auto pos = cgroup.rfind(needle);
-        if (pos == std::string::npos) return std::nullopt;
-        const auto start = pos + needle.size();
-        const auto end = cgroup.find(".scope", start);
-        if (end == std::string::npos) return std::nullopt;
-        return cgroup.substr(start, end - start);
+    if (pid <= 0) return nullptr;
+    auto owned = [](char* raw) {
+        std::string out = raw ? raw : "";
+        free(raw);
+        return out;
     };
-    if (auto id = unit_named("rsm-session-")) return find(*id);
-    if (auto sid = unit_named("session-")) {
-        for (auto& [id, e] : entries_)
-            if (!e->record.logind_session.empty() && e->record.logind_session == *sid) return &e->record;
+    // The executor's scope (and, without pam_systemd, the whole session).
+    char* raw = nullptr;
+    if (sd_pid_get_unit(pid, &raw) >= 0) {
+        const std::string unit = owned(raw);
+        constexpr std::string_view prefix = "rsm-session-", suffix = ".scope";
+        if (unit.size() > prefix.size() + suffix.size() && unit.starts_with(prefix) && unit.ends_with(suffix)) {
+            const std::string id = unit.substr(prefix.size(), unit.size() - prefix.size() - suffix.size());
+            const Entry* e = session::valid_session_id(id) ? lookup(id) : nullptr;
+            // The record must name this scope, and its executor must live in it.
+            if (e && e->record.unit == unit && e->record.executor_pid) {
+                char* exec_unit = nullptr;
+                if (sd_pid_get_unit(static_cast<pid_t>(e->record.executor_pid), &exec_unit) >= 0 &&
+                    owned(exec_unit) == unit)
+                    return &e->record;
+            }
+            return nullptr;
+        }
+    }
+    // The logind session pam_systemd opened for the leader: the recorded one,
+    // of the session's user, with the recorded leader still in it.
+    raw = nullptr;
+    if (sd_pid_get_session(pid, &raw) < 0) return nullptr;
+    const std::string logind = owned(raw);
+    uid_t owner = 0;
+    if (logind.empty() || sd_session_get_uid(logind.c_str(), &owner) < 0) return nullptr;
+    for (auto& [id, e] : entries_) {
+        const session::Record& r = e->record;
+        if (r.logind_session != logind || r.uid != owner || !r.leader_pid) continue;
+        char* leader_session = nullptr;
+        if (sd_pid_get_session(static_cast<pid_t>(r.leader_pid), &leader_session) >= 0 &&
+            owned(leader_session) == logind)
+            return &r;
     }
     return nullptr;
 }
@@ -630,11 +700,61 @@ const session::Record* SessionRegistry::find_by_pid(pid_t pid) const {
 // ---------------------------------------------------------------------------
 // Recovery after a restart
 
+// The links are read up to their resync marker in the event loop
+// (LinkRecovery), all against one deadline, so READY=1 waits for no executor.
+// Links whose marker is already there (the usual case: an executor writes it
+// as soon as the old manager dies) are adopted before recover() returns.
 void SessionRegistry::recover(std::map<std::string, UniqueFd> links) {
     session::LoadedRecords loaded = session::load_records(sessions_dir());
     for (const auto& error : loaded.errors) log::warning("Ignoring a session record: " + error);
     std::map<std::string, session::Record> records;
     for (auto& r : loaded.records) records.emplace(r.id, std::move(r));
+
+    // While a link waits, its display number stays taken; an announce on the
+    // executor socket may bring the same session back first (its link then
+    // reached EOF here), and then the record and fd store are its.
+    auto resynced = [this](const std::string& id, session::Record record, UniqueFd fd, int error) {
+        const bool announced = lookup(id) != nullptr;
+        if (error < 0 || announced) {
+            if (record.display_number >= 0 && !announced) displays_.release(static_cast<unsigned>(record.display_number));
+            if (announced) {
+                log::info("Dropping the stored link of a session its executor re-announced meanwhile",
+                          {{"RSM_SESSION_ID", id}});
+                return;
+            }
+            log::warning(std::string("Executor link did not resynchronise, dropping its session: ") +
+                             (error == -ETIMEDOUT ? "no resync marker before the deadline" : std::strerror(-error)),
+                         {{"RSM_SESSION_ID", id}});
+            remove_stored_fd(fd_name_prefix + id);
+            session::remove_record(sessions_dir(), id);
+            return;
+        }
+        std::unique_ptr<ExecutorLink> link;
+        try {
+            link = ExecutorLink::adopt(event_, std::move(fd), static_cast<pid_t>(record.executor_pid), {});
+        } catch (const std::exception& e) {
+            log::warning(std::string("Could not adopt an executor link: ") + e.what(), {{"RSM_SESSION_ID", id}});
+            if (record.display_number >= 0) displays_.release(static_cast<unsigned>(record.display_number));
+            remove_stored_fd(fd_name_prefix + id);
+            session::remove_record(sessions_dir(), id);
+            return;
+        }
+        Entry& e = add_entry(std::move(record), std::move(link));
+        e.link->attach([this, id](ExecutorReply reply) {
+            Entry* en = lookup(id);
+            if (!en) return;
+            if (!reply.ok) {
+                log::warning("Executor did not re-announce its session: " + reply.error_message,
+                             {{"RSM_SESSION_ID", id}});
+                en->link->terminate();
+                bury(id);
+                return;
+            }
+            take_announce(*en, reply.record);
+            log::notice("Session recovered after a manager restart", fields(en->record));
+        });
+    };
+    recovering_ = std::make_unique<LinkRecovery>(event_, std::chrono::milliseconds(5000), resynced);
 
     for (auto& [id, fd] : links) {
         if (!session::valid_session_id(id)) {
@@ -650,38 +770,12 @@ void SessionRegistry::recover(std::map<std::string, UniqueFd> links) {
             record.id = id;
             record.unit = scope_unit_name(id);
         }
-        const int r = bus::skip_to_resync_marker(fd.get(), std::chrono::milliseconds(5000));
-        if (r < 0) {
-            log::warning(std::string("Executor link did not resynchronise, dropping its session: ") + std::strerror(-r),
-                         {{"RSM_SESSION_ID", id}});
-            remove_stored_fd(fd_name_prefix + id);
-            session::remove_record(sessions_dir(), id);
-            continue;
-        }
-        std::unique_ptr<ExecutorLink> link;
-        try {
-            link = ExecutorLink::adopt(event_, std::move(fd), static_cast<pid_t>(record.executor_pid), {});
-        } catch (const std::exception& e) {
-            log::warning(std::string("Could not adopt an executor link: ") + e.what(), {{"RSM_SESSION_ID", id}});
-            remove_stored_fd(fd_name_prefix + id);
-            session::remove_record(sessions_dir(), id);
-            continue;
-        }
-        Entry& e = add_entry(record, std::move(link));
-        e.link->attach([this, id](ExecutorReply reply) {
-            Entry* en = lookup(id);
-            if (!en) return;
-            if (!reply.ok) {
-                log::warning("Executor did not re-announce its session: " + reply.error_message,
-                             {{"RSM_SESSION_ID", id}});
-                en->link->terminate();
-                bury(id);
-                return;
-            }
-            take_announce(*en, reply.record);
-            log::notice("Session recovered after a manager restart", fields(en->record));
-        });
+        if (record.display_number >= 0) displays_.reserve(static_cast<unsigned>(record.display_number));
+        recovering_->add(id, std::move(record), std::move(fd));
     }
+    if (recovering_->size())
+        log::info("Waiting in the loop for " + std::to_string(recovering_->size()) +
+                  " executor link(s) to resynchronise");
     for (auto& [id, r] : records) {
         // Also when its executor is about to re-announce it on the executor
         // socket: the announce writes the record again.
@@ -782,6 +876,11 @@ void SessionRegistry::on_announced(uint64_t key, pid_t pid, ExecutorReply reply)
     take_announce(e, reply.record);
     store_link(e);
     log::notice("Session re-announced by its executor after a stop of the manager", fields(e.record));
+}
+
+bool SessionRegistry::has_work() const {
+    return !entries_.empty() || !announcing_.empty() || (recovering_ && recovering_->size() > 0) ||
+           !graveyard_.empty() || !retired_links_.empty();
 }
 
 }  // namespace rsm::manager

@@ -63,6 +63,7 @@ public:
 #include "session/desktop_entry.hpp"
 #include "session/display_allocator.hpp"
 #include "session/reconnect_policy.hpp"
+#include "session_sweep.hpp"
 #include "systemd_scope.hpp"
 #include "util/fd.hpp"
 #include "util/handles.hpp"
@@ -130,6 +131,10 @@ public:
     // new link is closed, nothing is terminated.
     void adopt_announced(UniqueFd fd, pid_t pid);
     std::size_t size() const { return entries_.size(); }
+    // Anything exit-on-idle must wait for: a session (starting, live or
+    // ending), an announce being adopted, stored links being read back, or
+    // links and entries not freed yet.
+    bool has_work() const;
 
     // SessionDirectory
     std::vector<const session::Record*> sessions() const override;
@@ -163,6 +168,9 @@ private:
     void persist(const Entry& e);
     void notify_changed(const Entry& e, const std::vector<std::string>& changed);
     void bury(const std::string& id);
+    // The end of a session (docs/design-notes.md, "How a session ends"):
+    // sweeps its scope and logind session after `delay_usec`, then buries it.
+    void sweep(const std::string& id, uint64_t delay_usec);
     std::string sessions_dir() const;
     static int on_collect(sd_event_source* s, void* userdata);
 
@@ -172,6 +180,8 @@ private:
     session::ReconnectPolicy policy_;
     ScopeSettings scope_settings_;
     std::unique_ptr<ScopeStarter> scopes_;
+    std::unique_ptr<LogindSessions> logind_;    // with scopes_
+    std::unique_ptr<SessionSweeper> sweeper_;   // with scopes_
     session::DisplayAllocator displays_;
     std::map<std::string, std::unique_ptr<Entry>> entries_;
     std::vector<std::unique_ptr<Entry>> graveyard_;
@@ -181,6 +191,8 @@ private:
     uint64_t next_announce_ = 1;
     EventSourcePtr collect_source_;
     std::vector<SessionObserver*> observers_;
+    // Stored links still being read up to their resync marker (recover()).
+    std::unique_ptr<class LinkRecovery> recovering_;
 };
 
 }  // namespace rsm::manager

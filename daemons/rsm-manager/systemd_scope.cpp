@@ -23,12 +23,12 @@ std::string error_text(const sd_bus_error* e) {
     return s;
 }
 
-// What a JobRemoved result other than "done" means for a scope's start job
-// (org.freedesktop.systemd1(5), "JobRemoved").
-std::string describe_job_result(const std::string& unit, const std::string& result) {
-    std::string s = "the start job of " + unit + " finished with result '" + result + "'";
+// What a JobRemoved result other than "done" means for a scope's start or
+// stop job (org.freedesktop.systemd1(5), "JobRemoved").
+std::string describe_job_result(const char* job, const std::string& unit, const std::string& result) {
+    std::string s = std::string("the ") + job + " job of " + unit + " finished with result '" + result + "'";
     if (result == "failed")
-        s += " (the scope failed to start; see the journal of " + unit + ")";
+        s += std::string(" (the scope failed to ") + job + "; see the journal of " + unit + ")";
     else if (result == "canceled")
         s += " (the job was canceled before it finished)";
     else if (result == "timeout")
@@ -124,8 +124,7 @@ int ScopeStarter::on_job_removed(sd_bus_message* m, void* userdata, sd_bus_error
     }
     if (auto it = self->by_job_path_.find(job); it != self->by_job_path_.end()) {
         Pending* p = it->second;
-        const std::string res = result;
-        p->finish(res == "done" ? std::string{} : describe_job_result(p->unit_, res));
+        p->finish(p->job_result(result));
         return 0;
     }
     // The job may end before we have read the reply that names it: keep the
@@ -143,72 +142,86 @@ void ScopeStarter::forget(Pending* p) noexcept {
     }
 }
 
-std::unique_ptr<ScopeStarter::Pending> ScopeStarter::start(const std::string& unit, const std::string& description,
-                                                           pid_t pid, const ScopeSettings& settings, Done done) {
-    auto p = std::make_unique<Pending>(Token{}, *this, unit, std::move(done));
+void ScopeStarter::send(Pending& p, int r, sd_bus_message* call, const std::string& method) {
     std::string error;
     if (!match_error_.empty()) {
         error = "cannot watch systemd jobs: " + match_error_;
     } else {
-        sd_bus_message* raw = nullptr;
-        int r = build_start_call(bus_, &raw, unit, description, pid, settings);
-        MessagePtr call{raw};
         sd_bus_slot* slot = nullptr;
-        if (r >= 0) r = sd_bus_call_async(bus_, &slot, call.get(), &Pending::on_reply, p.get(), 0);
+        if (r >= 0) r = sd_bus_call_async(bus_, &slot, call, &Pending::on_reply, &p, 0);
         if (r < 0)
-            error = "cannot call systemd's StartTransientUnit for " + unit + ": " + errno_text(r);
+            error = "cannot call systemd's " + method + " for " + p.unit_ + ": " + errno_text(r);
         else
-            p->call_slot_.reset(slot);
+            p.call_slot_.reset(slot);
     }
-    if (!error.empty()) {
-        // `done` must not run inside start(): report from the loop instead.
-        sd_event* event = sd_bus_get_event(bus_);
-        if (!event) throw std::runtime_error(error);
-        sd_event_source* s = nullptr;
-        bus::check(sd_event_add_defer(event, &s, &Pending::on_deferred_error, p.get()), "sd_event_add_defer");
-        p->deferred_.reset(s);
-        p->deferred_error_ = std::move(error);
-        return p;
-    }
-    log::debug("Starting session scope", {{"RSM_UNIT", unit}, {"RSM_PID", std::to_string(pid)}});
+    if (error.empty()) return;
+    // `done` must not run inside start() or stop(): report from the loop instead.
+    sd_event* event = sd_bus_get_event(bus_);
+    if (!event) throw std::runtime_error(error);
+    sd_event_source* s = nullptr;
+    bus::check(sd_event_add_defer(event, &s, &Pending::on_deferred_error, &p), "sd_event_add_defer");
+    p.deferred_.reset(s);
+    p.deferred_error_ = std::move(error);
+}
+
+std::unique_ptr<ScopeStarter::Pending> ScopeStarter::start(const std::string& unit, const std::string& description,
+                                                           pid_t pid, const ScopeSettings& settings, Done done) {
+    auto p = std::make_unique<Pending>(Token{}, *this, Pending::Kind::start, unit, std::move(done));
+    sd_bus_message* raw = nullptr;
+    const int r = build_start_call(bus_, &raw, unit, description, pid, settings);
+    MessagePtr call{raw};
+    send(*p, r, call.get(), "StartTransientUnit");
+    if (p->call_slot_) log::debug("Starting session scope", {{"RSM_UNIT", unit}, {"RSM_PID", std::to_string(pid)}});
     return p;
 }
 
-int ScopeStarter::on_stop_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
+std::unique_ptr<ScopeStarter::Pending> ScopeStarter::stop(const std::string& unit, Done done) {
+    auto p = std::make_unique<Pending>(Token{}, *this, Pending::Kind::stop, unit, std::move(done));
+    sd_bus_message* raw = nullptr;
+    int r = sd_bus_message_new_method_call(bus_, &raw, systemd_service, systemd_path, systemd_manager_interface,
+                                           "StopUnit");
+    MessagePtr call{raw};
+    if (r >= 0) r = sd_bus_message_append(call.get(), "ss", unit.c_str(), "replace");
+    send(*p, r, call.get(), "StopUnit");
+    if (p->call_slot_) log::debug("Stopping session scope", {{"RSM_UNIT", unit}});
+    return p;
+}
+
+int ScopeStarter::on_kill_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
     auto* self = static_cast<ScopeStarter*>(userdata);
-    auto node = self->stop_calls_.extract(sd_bus_get_current_slot(sd_bus_message_get_bus(m)));
+    auto node = self->kill_calls_.extract(sd_bus_get_current_slot(sd_bus_message_get_bus(m)));
     const std::string unit = node.empty() ? std::string{"?"} : node.mapped().second;
     if (const sd_bus_error* e = sd_bus_message_get_error(m)) {
-        // A scope whose processes are all gone is collected at once.
-        if (sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit"))
-            log::debug("Session scope already gone", {{"RSM_UNIT", unit}});
-        else
-            log::warning("Cannot stop session scope", {{"RSM_UNIT", unit}, {"RSM_ERROR", error_text(e)}});
-    } else {
-        log::debug("Session scope stop queued", {{"RSM_UNIT", unit}});
+        if (!sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit"))
+            log::warning("Cannot kill the processes of a session scope", {{"RSM_UNIT", unit}, {"RSM_ERROR", error_text(e)}});
     }
     // `node` (and the slot it owns) goes away here; sd-bus holds its own
     // reference to the slot while this callback runs.
     return 0;
 }
 
-void ScopeStarter::stop(const std::string& unit) {
+void ScopeStarter::kill(const std::string& unit, int signal) {
     sd_bus_slot* slot = nullptr;
     const int r = sd_bus_call_method_async(bus_, &slot, systemd_service, systemd_path, systemd_manager_interface,
-                                           "StopUnit", &ScopeStarter::on_stop_reply, this, "ss", unit.c_str(),
-                                           "replace");
+                                           "KillUnit", &ScopeStarter::on_kill_reply, this, "ssi", unit.c_str(), "all",
+                                           signal);
     if (r < 0) {
-        log::warning("Cannot stop session scope", {{"RSM_UNIT", unit}, {"RSM_ERROR", errno_text(r)}});
+        log::warning("Cannot kill the processes of a session scope", {{"RSM_UNIT", unit}, {"RSM_ERROR", errno_text(r)}});
         return;
     }
-    stop_calls_.emplace(slot, std::make_pair(SlotPtr{slot}, unit));
+    kill_calls_.emplace(slot, std::make_pair(SlotPtr{slot}, unit));
 }
 
 // ---- ScopeStarter::Pending ------------------------------------------------
 
-ScopeStarter::Pending::Pending(Token, ScopeStarter& owner, std::string unit, Done done)
-    : owner_(&owner), unit_(std::move(unit)), done_(std::move(done)) {
+ScopeStarter::Pending::Pending(Token, ScopeStarter& owner, Kind kind, std::string unit, Done done)
+    : owner_(&owner), kind_(kind), unit_(std::move(unit)), done_(std::move(done)) {
     owner_->pending_.insert(this);
+}
+
+std::string ScopeStarter::Pending::job_result(const std::string& result) const {
+    if (result == "done") return {};
+    return describe_job_result(kind_ == Kind::start ? "start" : "stop", unit_, result);
 }
 
 ScopeStarter::Pending::~Pending() {
@@ -222,10 +235,12 @@ void ScopeStarter::Pending::finish(std::string error) {
     deferred_.reset();
     Done done = std::move(done_);
     done_ = nullptr;
+    const bool start = kind_ == Kind::start;
     if (error.empty())
-        log::debug("Session scope started", {{"RSM_UNIT", unit_}});
+        log::debug(start ? "Session scope started" : "Session scope stopped", {{"RSM_UNIT", unit_}});
     else
-        log::warning("Session scope not started", {{"RSM_UNIT", unit_}, {"RSM_ERROR", error}});
+        log::warning(start ? "Session scope not started" : "Session scope not stopped",
+                     {{"RSM_UNIT", unit_}, {"RSM_ERROR", error}});
     // Last: `done` may destroy *this.
     if (done) done(std::move(error));
 }
@@ -239,20 +254,26 @@ int ScopeStarter::Pending::on_deferred_error(sd_event_source*, void* userdata) {
 int ScopeStarter::Pending::on_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
     auto* p = static_cast<Pending*>(userdata);
     if (!p->owner_) return 0;
+    const bool start = p->kind_ == Kind::start;
     if (const sd_bus_error* e = sd_bus_message_get_error(m)) {
-        p->finish("systemd refused to start " + p->unit_ + ": " + error_text(e));
+        // Nothing to stop: the scope is gone (systemd collects an empty scope at once).
+        if (!start && sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit")) {
+            p->finish({});
+            return 0;
+        }
+        p->finish(std::string("systemd refused to ") + (start ? "start " : "stop ") + p->unit_ + ": " + error_text(e));
         return 0;
     }
     const char* job = nullptr;
     if (const int r = sd_bus_message_read(m, "o", &job); r <= 0) {
-        p->finish("unexpected reply from StartTransientUnit for " + p->unit_ +
-                  (r < 0 ? ": " + errno_text(r) : std::string{}));
+        p->finish(std::string("unexpected reply from ") + (start ? "StartTransientUnit" : "StopUnit") + " for " +
+                  p->unit_ + (r < 0 ? ": " + errno_text(r) : std::string{}));
         return 0;
     }
     p->job_path_ = job;
     if (auto it = p->early_results_.find(p->job_path_); it != p->early_results_.end()) {
         const std::string result = it->second;
-        p->finish(result == "done" ? std::string{} : describe_job_result(p->unit_, result));
+        p->finish(p->job_result(result));
         return 0;
     }
     p->early_results_.clear();

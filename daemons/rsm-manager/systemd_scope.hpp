@@ -1,6 +1,7 @@
 // Moving an executor into its own transient scope, rsm-session-<id>.scope,
 // through systemd's org.freedesktop.systemd1.Manager.StartTransientUnit on the
-// system bus, and waiting (asynchronously) for the job to finish.
+// system bus, and waiting (asynchronously) for the job to finish; stopping
+// the scope at the end of the session (StopUnit, and waiting for that job).
 #pragma once
 
 #include <cstdint>
@@ -58,14 +59,24 @@ public:
     [[nodiscard]] std::unique_ptr<Pending> start(const std::string& unit, const std::string& description,
                                                  pid_t pid, const ScopeSettings& settings, Done done);
 
-    // StopUnit(unit, "replace"), fire and forget (errors are logged).
-    void stop(const std::string& unit);
+    // StopUnit(unit, "replace") then waits for the stop job's JobRemoved: the
+    // scope's processes got SIGTERM (its KillMode, control-group), SIGKILL
+    // after TimeoutStopUSec, and are gone. `done` gets "" once the unit is
+    // stopped (also when systemd knows no such unit: a scope whose processes
+    // are all gone is collected at once), else what failed. Same rules as
+    // start(): exactly once, never from inside stop(), cancel by destroying.
+    [[nodiscard]] std::unique_ptr<Pending> stop(const std::string& unit, Done done);
+
+    // KillUnit(unit, "all", signal), fire and forget (errors are logged).
+    void kill(const std::string& unit, int signal);
 
 private:
     static int on_match_installed(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int on_job_removed(sd_bus_message* m, void* userdata, sd_bus_error* error);
-    static int on_stop_reply(sd_bus_message* m, void* userdata, sd_bus_error* error);
+    static int on_kill_reply(sd_bus_message* m, void* userdata, sd_bus_error* error);
     void forget(Pending* p) noexcept;
+    // Sends `call` for `p`, or arranges for `p` to report the failure from the loop.
+    void send(Pending& p, int build_result, sd_bus_message* call, const std::string& method);
     struct Token {};  // only the starter makes Pendings
 
     sd_bus* bus_;
@@ -73,13 +84,14 @@ private:
     std::string match_error_;                    // non-empty: the JobRemoved match could not be installed
     std::set<Pending*> pending_;                 // every live Pending of this starter
     std::map<std::string, Pending*> by_job_path_;  // those whose job has been queued
-    std::map<sd_bus_slot*, std::pair<SlotPtr, std::string>> stop_calls_;  // StopUnit calls in flight
+    std::map<sd_bus_slot*, std::pair<SlotPtr, std::string>> kill_calls_;  // KillUnit calls in flight
     friend struct Pending;
 };
 
 // One start() in progress. Opaque to callers: destroying it cancels the wait.
 struct ScopeStarter::Pending {
-    Pending(Token, ScopeStarter& owner, std::string unit, Done done);
+    enum class Kind { start, stop };
+    Pending(Token, ScopeStarter& owner, Kind kind, std::string unit, Done done);
     ~Pending();
     Pending(const Pending&) = delete;
     Pending& operator=(const Pending&) = delete;
@@ -91,10 +103,14 @@ private:
     // Detaches from the starter, then runs `done` (which may destroy *this).
     void finish(std::string error);
 
+    // The text for a JobRemoved result ("" for "done").
+    std::string job_result(const std::string& result) const;
+
     ScopeStarter* owner_;
+    Kind kind_;
     std::string unit_;
     Done done_;
-    SlotPtr call_slot_;           // StartTransientUnit in flight
+    SlotPtr call_slot_;           // StartTransientUnit / StopUnit in flight
     EventSourcePtr deferred_;     // reports an error start() could not send
     std::string deferred_error_;
     std::string job_path_;        // once the call returned

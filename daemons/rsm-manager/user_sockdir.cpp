@@ -30,4 +30,17 @@ std::string ensure_user_sockdir(const std::string& runtime_dir, uid_t uid) {
     return path;
 }
 
+UniqueFd open_user_sockdir(const std::string& runtime_dir, uid_t uid) noexcept {
+    try {
+        UniqueFd dir{open((runtime_dir + "/user").c_str(), O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)};
+        if (!dir) return {};
+        UniqueFd sock{openat(dir.get(), std::to_string(uid).c_str(), O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)};
+        struct stat st {};
+        if (!sock || fstat(sock.get(), &st) < 0 || st.st_uid != uid) return {};
+        return sock;
+    } catch (...) {
+        return {};
+    }
+}
+
 }  // namespace rsm::manager

@@ -1,6 +1,9 @@
 #include "control_channel.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <sys/socket.h>
 
 #include "bus/connection.hpp"
 #include "bus/error.hpp"
@@ -32,8 +35,19 @@ ControlChannel::ControlChannel(sd_event* event, UniqueFd fd, std::string session
 }
 
 ControlChannel::~ControlChannel() {
+    cut_display();
     // Never a flush here: a gateway that does not read would block us.
     if (bus_) sd_bus_close(bus_.get());
+}
+
+void ControlChannel::cut_display() noexcept {
+    if (!display_) return;
+    // On the socket, not on this descriptor: the gateway's copy reads EOF
+    // and its writes fail, and the display server sees the client go.
+    if (shutdown(display_.get(), SHUT_RDWR) < 0 && errno != ENOTCONN)
+        log::debug("Could not shut the display connection down",
+                   {{"RSM_SESSION_ID", session_id_}, {"RSM_ERROR", std::strerror(errno)}});
+    display_.reset();
 }
 
 void ControlChannel::emit(const char* member, const std::string& reason) {
@@ -50,6 +64,7 @@ void ControlChannel::request_disconnect(const std::string& reason) { emit("Disco
 void ControlChannel::announce_ending(const std::string& reason) { emit("SessionEnding", reason); }
 
 void ControlChannel::close() {
+    cut_display();
     if (state_ != State::open) return;
     state_ = State::closing;
     // A defer source looks once, at the next iteration; the post source then

@@ -5,7 +5,11 @@
 //
 // Lifecycle: open -> closing (close(): nothing is served any more, queued
 // messages are still written, at most drain_timeout) -> closed (socket
-// closed). The owner destroys a channel only once it is closed, and never
+// closed). A channel may hold a copy of the display connection handed out
+// with it: close() shuts that connection down (shutdown(SHUT_RDWR) acts on
+// the socket, which the gateway's copy shares), so a gateway that was taken
+// over, disconnected or whose session ends reads EOF on its display fd and
+// the display server sees that client go. The owner destroys a channel only once it is closed, and never
 // from inside one of its callbacks (on_drained says when; destroy it from a
 // later loop iteration).
 #pragma once
@@ -50,8 +54,13 @@ public:
     void request_disconnect(const std::string& reason);
     void announce_ending(const std::string& reason);
 
-    // Stops serving and closes the socket once the queued messages are
-    // written (or after drain_timeout_usec). on_drained follows, from the loop.
+    // A copy of the display connection handed out with this channel, cut
+    // off by close() (and by the destructor).
+    void hold_display(UniqueFd display) noexcept { display_ = std::move(display); }
+
+    // Stops serving, cuts the display connection off at once, and closes the
+    // socket once the queued messages are written (or after
+    // drain_timeout_usec). on_drained follows, from the loop.
     void close();
 
     static constexpr uint64_t drain_timeout_usec = 1000 * 1000;
@@ -61,6 +70,7 @@ private:
 
     void emit(const char* member, const std::string& reason);
     void finish();
+    void cut_display() noexcept;
 
     static int method_disconnect(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept;
     static int method_report_activity(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept;
@@ -76,6 +86,7 @@ private:
     Callbacks callbacks_;
     State state_ = State::open;
     bool said_hello_ = false;
+    UniqueFd display_;
     BusPtr bus_;
     SlotPtr control_slot_, dbus_slot_, disconnected_slot_;
     EventSourcePtr start_processing_;

@@ -13,13 +13,10 @@
 #include <unistd.h>
 #include <vector>
 
-#include "access/access_policy.hpp"
 #include "bus/connection.hpp"
 #include "bus/error.hpp"
 #include "bus/names.hpp"
-#include "login_conversation.hpp"
-#include "pam/login_request.hpp"
-#include "pam/pam_error.hpp"
+#include "display_connect.hpp"
 #include "protocol/validate.hpp"
 #include "session/session_id.hpp"
 #include "util/log.hpp"
@@ -30,250 +27,9 @@ namespace {
 using bus::BusError;
 namespace err = names::error;
 
-constexpr std::uint64_t default_conversation_timeout_usec = 120ULL * 1000 * 1000;
-
-// Login's items (a{sv}); see dbus/org.rsm.Executor1.xml.
-struct Items {
-    std::string service;
-    std::string rhost;
-    std::string gateway;
-    std::uint64_t conversation_timeout_usec = default_conversation_timeout_usec;
-    std::optional<std::uint32_t> uid;  // "account" mode: the peer's uid
-    config::Access access;             // rsm's access rules, applied here (NSS runs here, not in the manager)
-};
-
-// Free text that ends up in PAM items and logs: printable ASCII, bounded.
-bool valid_text_item(std::string_view s) {
-    if (s.empty() || s.size() > 255) return false;
-    for (char c : s)
-        if (c < 0x21 || c > 0x7e) return false;
-    return true;
-}
-
-std::string read_variant_string(sd_bus_message* m, const std::string& key) {
-    if (sd_bus_message_enter_container(m, 'v', "s") <= 0)
-        throw BusError(err::invalid_argument, "Item '" + key + "' must be a string");
-    std::string v = bus::read_string(m);
-    bus::check(sd_bus_message_exit_container(m), "exit variant");
-    if (!valid_text_item(v))
-        throw BusError(err::invalid_argument, "Item '" + key + "' must be 1-255 printable ASCII characters");
-    return v;
-}
-
-std::vector<std::string> read_variant_names(sd_bus_message* m, const std::string& key) {
-    if (sd_bus_message_enter_container(m, 'v', "as") <= 0)
-        throw BusError(err::invalid_argument, "Item '" + key + "' must be a string array");
-    char** raw = nullptr;
-    if (sd_bus_message_read_strv(m, &raw) < 0) throw BusError(err::invalid_argument, "Item '" + key + "' unreadable");
-    std::vector<std::string> out;
-    for (char** p = raw; p && *p; ++p) {
-        out.emplace_back(*p);
-        free(*p);
-    }
-    free(raw);
-    bus::check(sd_bus_message_exit_container(m), "exit variant");
-    // User and group names from rsm.toml, already validated by the config
-    // loader; group names are the more liberal rule and cover both.
-    for (const auto& n : out)
-        if (auto e = protocol::validate_group_name(n))
-            throw BusError(err::invalid_argument, "Item '" + key + "': " + *e);
-    return out;
-}
-
-Items read_items(sd_bus_message* m) {
-    Items items;
-    if (sd_bus_message_enter_container(m, 'a', "{sv}") <= 0)
-        throw BusError(err::invalid_argument, "expected items a{sv}");
-    int r;
-    while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-        const std::string key = bus::read_string(m);
-        if (key == "service") {
-            items.service = read_variant_string(m, key);
-        } else if (key == "rhost") {
-            items.rhost = read_variant_string(m, key);
-        } else if (key == "gateway") {
-            items.gateway = read_variant_string(m, key);
-        } else if (key == "conversation_timeout_usec") {
-            if (sd_bus_message_enter_container(m, 'v', "t") <= 0 ||
-                sd_bus_message_read_basic(m, 't', &items.conversation_timeout_usec) <= 0)
-                throw BusError(err::invalid_argument, "Item '" + key + "' must be a uint64 (t)");
-            bus::check(sd_bus_message_exit_container(m), "exit variant");
-            if (items.conversation_timeout_usec == 0) items.conversation_timeout_usec = default_conversation_timeout_usec;
-        } else if (key == "uid") {
-            std::uint32_t uid = 0;
-            if (sd_bus_message_enter_container(m, 'v', "u") <= 0 || sd_bus_message_read_basic(m, 'u', &uid) <= 0)
-                throw BusError(err::invalid_argument, "Item 'uid' must be a uint32 (u)");
-            bus::check(sd_bus_message_exit_container(m), "exit variant");
-            items.uid = uid;
-        } else if (key == "allow_root") {
-            int b = 0;
-            if (sd_bus_message_enter_container(m, 'v', "b") <= 0 || sd_bus_message_read_basic(m, 'b', &b) <= 0)
-                throw BusError(err::invalid_argument, "Item 'allow_root' must be a boolean (b)");
-            bus::check(sd_bus_message_exit_container(m), "exit variant");
-            items.access.allow_root = b;
-        } else if (key == "allowed_users") {
-            items.access.allowed_users = read_variant_names(m, key);
-        } else if (key == "denied_users") {
-            items.access.denied_users = read_variant_names(m, key);
-        } else if (key == "allowed_groups") {
-            items.access.allowed_groups = read_variant_names(m, key);
-        } else if (key == "denied_groups") {
-            items.access.denied_groups = read_variant_names(m, key);
-        } else {
-            throw BusError(err::invalid_argument, "Unknown item '" + key + "'");
-        }
-        bus::check(sd_bus_message_exit_container(m), "exit dict entry");
-    }
-    bus::check(r, "read items");
-    bus::check(sd_bus_message_exit_container(m), "exit items");
-    if (items.service.empty()) throw BusError(err::invalid_argument, "Item 'service' is required");
-    if (!pam::valid_service_name(items.service))
-        throw BusError(err::invalid_argument, "Invalid PAM service name '" + items.service + "'");
-    return items;
-}
-
-// Throws LoginDenied when rsm's [access] rules refuse `user`.
-void enforce_access(const config::Access& rules, const access::UserInfo& user, const log::Fields& fields) {
-    if (auto why = access::check_login_allowed(rules, user)) {
-        auto logged = fields;
-        logged.push_back({"RSM_ERROR", *why});
-        log::notice("Login refused by access rules: " + *why, logged);
-        throw BusError(err::login_denied, *why);
-    }
-}
-
-// Wipes the password argument's copy however Login ends.
-struct WipeString {
-    std::string& s;
-    ~WipeString() { pam::wipe(s); }
-};
-
 }  // namespace
 
-// ---------------------------------------------------------------------------
-// Login
-
-int Executor::method_login(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept {
-    return bus::reply_errors(error, [&] { return static_cast<Executor*>(userdata)->login(m); });
-}
-
-int Executor::login(sd_bus_message* m) {
-    // Read.
-    const std::string mode_name = bus::read_string(m);
-    std::string user = bus::read_string(m);
-    std::string password = bus::read_string(m);
-    WipeString wipe_password{password};
-    const Items items = read_items(m);
-
-    // Validate.
-    if (login_called_) throw BusError(err::failed, "executor already serves a login");
-    login_called_ = true;
-    const auto mode = pam::login_mode_from_string(mode_name);
-    if (!mode) throw BusError(err::invalid_argument, "Unknown login mode '" + mode_name + "'");
-    // The account as NSS knows it (nullopt for an unknown name).
-    std::optional<access::UserInfo> known;
-    if (*mode == pam::LoginMode::account) {
-        // Peer-credential login: the manager knows the uid; the name is ours to find.
-        if (!items.uid || !user.empty())
-            throw BusError(err::invalid_argument, "Mode 'account' takes item 'uid' and an empty user");
-        known = access::lookup_user(static_cast<uid_t>(*items.uid));
-        if (!known)
-            throw BusError(err::no_such_user, "uid " + std::to_string(*items.uid) + " has no passwd entry");
-        user = known->name;
-    } else if (items.uid) {
-        throw BusError(err::invalid_argument, "Item 'uid' is only for mode 'account'");
-    }
-    if (auto e = protocol::validate_user_name(user)) throw BusError(err::invalid_argument, "user: " + *e);
-    if (auto e = protocol::validate_password(password)) throw BusError(err::invalid_argument, "password: " + *e);
-    if (*mode != pam::LoginMode::password && !password.empty())
-        throw BusError(err::invalid_argument, std::string("A password makes no sense in mode '") + mode_name + "'");
-
-    log::Fields fields{{"RSM_USER", user},
-                       {"RSM_PAM_SERVICE", items.service},
-                       {"RSM_LOGIN_MODE", mode_name}};
-    if (!items.rhost.empty()) fields.push_back({"RSM_CLIENT_ADDRESS", items.rhost});
-    if (!items.gateway.empty()) fields.push_back({"RSM_GATEWAY", items.gateway});
-
-    // Authorize: rsm's own rules before PAM, so a refused user's password
-    // is never checked (no oracle). An unknown user goes on to PAM and fails
-    // there exactly like a wrong password (no enumeration).
-    if (!known) known = access::lookup_user(user);
-    if (known) enforce_access(items.access, *known, fields);
-
-    // Act: run the stack. The conversation lives for this call only; the
-    // handle forgets it before it is kept.
-    LoginConversation conv{*mode, std::move(password), sd_bus_message_get_bus(m), items.conversation_timeout_usec};
-    const bool conversing = *mode == pam::LoginMode::conversation;
-    auto failed = [&](pam::Step step, int status) {
-        pam::Failure f = pam::map_failure(step, status, user, conversing);
-        if (conv.failure()) {
-            std::string detail = std::move(f.detail);
-            f = *conv.failure();
-            f.detail = std::move(detail);
-        }
-        auto logged = fields;
-        logged.push_back({"RSM_PAM_STEP", pam::to_string(step)});
-        logged.push_back({"RSM_ERROR", f.detail});
-        logged.push_back({"RSM_ERROR_NAME", f.name});
-        log::notice("Login of user '" + user + "' failed at pam_" + pam::to_string(step) + ": " + f.detail, logged);
-        return BusError(f.name, f.message);
-    };
-
-    std::optional<pam::Handle> h;
-    try {
-        h.emplace(items.service, user, [&conv](const std::vector<pam::Prompt>& round) { return conv(round); });
-    } catch (const std::runtime_error& e) {
-        auto logged = fields;
-        logged.push_back({"RSM_ERROR", e.what()});
-        log::error("Cannot start PAM", logged);
-        throw BusError(err::failed, e.what());
-    }
-    if (!items.rhost.empty())
-        if (int r = h->set_item(PAM_RHOST, items.rhost); r != PAM_SUCCESS) throw failed(pam::Step::start, r);
-
-    if (*mode != pam::LoginMode::account) {
-        // A remote login never gets in on an empty password.
-        if (int r = h->authenticate(PAM_DISALLOW_NULL_AUTHTOK); r != PAM_SUCCESS)
-            throw failed(pam::Step::authenticate, r);
-    }
-    if (int r = h->acct_mgmt(); r != PAM_SUCCESS) {
-        if (r != PAM_NEW_AUTHTOK_REQD || !conversing) throw failed(pam::Step::acct_mgmt, r);
-        log::info("Password of user '" + user + "' expired, asking for a new one", fields);
-        if (int c = h->chauthtok_expired(); c != PAM_SUCCESS) throw failed(pam::Step::chauthtok, c);
-    }
-
-    std::string canonical = h->user();
-    if (canonical.empty()) canonical = user;
-    if (protocol::validate_user_name(canonical))
-        throw failed(pam::Step::authenticate, PAM_USER_UNKNOWN);  // a module renamed the user to garbage
-    // A module may have mapped the name (PAM_USER): the rules apply to the
-    // account really logged in.
-    const auto account = access::lookup_user(canonical);
-    if (!account) {
-        log::error("Authenticated user has no passwd entry", fields);
-        throw BusError(err::no_such_user, "User '" + canonical + "' has no passwd entry");
-    }
-    if (canonical != user) enforce_access(items.access, *account, fields);
-    h->set_conversation(nullptr);
-    pam_ = std::move(h);
-    uid_ = static_cast<std::uint32_t>(account->uid);
-    user_ = canonical;
-
-    // Reply.
-    fields.push_back({"RSM_UID", std::to_string(account->uid)});
-    log::info("Login of user '" + canonical + "' succeeded", fields);
-    sd_bus_message* raw = nullptr;
-    bus::check(sd_bus_message_new_method_return(m, &raw), "sd_bus_message_new_method_return");
-    MessagePtr reply{raw};
-    bus::check(sd_bus_message_append(reply.get(), "us", static_cast<std::uint32_t>(account->uid), canonical.c_str()),
-               "append reply");
-    bus::check(sd_bus_message_open_container(reply.get(), 'a', "(us)"), "open a(us)");
-    for (const auto& p : conv.messages())
-        bus::check(sd_bus_message_append(reply.get(), "(us)", static_cast<std::uint32_t>(p.style), p.text.c_str()),
-                   "append message");
-    bus::check(sd_bus_message_close_container(reply.get()), "close a(us)");
-    return sd_bus_send(nullptr, reply.get(), nullptr);
-}
+// Executor1.Login (method_login, login) is in executor_login.cpp.
 
 }  // namespace rsm::session
 
@@ -312,18 +68,28 @@ std::optional<Account> lookup_account(const std::string& user) {
     }
 }
 
-// A new connection to the display server's socket. A local connect never
-// blocks for long; a full backlog fails at once (O_NONBLOCK) instead of
-// stalling the loop. The gateway gets a blocking socket.
-UniqueFd connect_display(const std::string& path) {
-    UniqueFd fd{socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)};
-    if (!fd) throw BusError(err::failed, std::string("socket(): ") + std::strerror(errno));
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    path.copy(sa.sun_path, sizeof(sa.sun_path) - 1);
-    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) < 0)
-        throw BusError(err::failed,
-                       "Cannot connect to the display server at " + path + ": " + std::strerror(errno));
+// A new connection to the display server's socket, made with the user's
+// identity and checked to reach the session's own display server
+// (display_connect.hpp): the path is in a directory the user controls, so it
+// may have been swapped for a symlink to any socket or a listener of the
+// user's. A local connect never blocks for long; a full backlog fails at once
+// (O_NONBLOCK) instead of stalling the loop. The gateway gets a blocking socket.
+UniqueFd connect_display(const std::string& path, const LeaderReady& server, const log::Fields& fields) {
+    UniqueFd fd;
+    try {
+        fd = connect_as_user(path, server.uid, server.gid);
+    } catch (const std::system_error& e) {
+        throw BusError(err::failed, "Cannot connect to the display server at " + path + ": " + e.what());
+    }
+    if (std::string why = check_display_peer(fd.get(), server.display_server_pid, server.uid); !why.empty()) {
+        fd.reset();
+        auto f = fields;
+        f.push_back({"RSM_DISPLAY_SOCKET", path});
+        f.push_back({"RSM_ERROR", why});
+        log::warning("Refusing a display connection: " + path + " is not the session's display server (" + why + ")",
+                     f);
+        throw BusError(err::session_failed, "the display socket is not the session's display server");
+    }
     const int flags = fcntl(fd.get(), F_GETFL);
     if (flags < 0 || fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) < 0)
         throw BusError(err::failed, std::string("fcntl(): ") + std::strerror(errno));
@@ -463,6 +229,8 @@ int Executor::start_session(sd_bus_message* m) {
     spec.session_argv = params_.session_argv;
     spec.reconnect_argv = params_.reconnect_argv;
     spec.syslog_identifier = "rsm-session-" + id;
+    // The leader must not hold the link: it would outlive a dead executor.
+    spec.manager_link_fd = link_->bus() ? sd_bus_get_fd(link_->bus()) : -1;
 
     auto f = fields();
     f.push_back({"RSM_DISPLAY_TYPE", params_.type});
@@ -483,6 +251,7 @@ int Executor::start_session(sd_bus_message* m) {
     pending_start_ = ref_message(m);
 
     SessionLeader::Callbacks callbacks{
+        [this](const std::string& logind_session) { on_leader_opened(logind_session); },
         [this](const LeaderReady& r) { on_leader_ready(r); },
         [this](const std::string& reason, bool failed) { on_leader_exit(reason, failed); }};
     try {
@@ -505,6 +274,14 @@ int Executor::start_session(sd_bus_message* m) {
     f.push_back({"RSM_LEADER_PID", std::to_string(leader_->pid())});
     log::info("Starting session " + id + " for user '" + user_ + "'", f);
     return 1;  // the reply waits for the display (on_leader_ready / on_leader_exit)
+}
+
+void Executor::on_leader_opened(const std::string& logind_session) {
+    if (phase_ != Phase::starting) return;
+    // Recorded at once: if the leader dies before the display is ready, the
+    // manager still knows which logind session to terminate.
+    record_.logind_session = logind_session;
+    emit_state_changed();
 }
 
 void Executor::on_leader_ready(const LeaderReady& ready) {
@@ -575,7 +352,7 @@ int Executor::connect(sd_bus_message* m) {
     // Act: everything that can fail first, so that a failure leaves the
     // current gateway alone.
     UniqueFd display;
-    if (params_.has_display()) display = connect_display(params_.display_socket);
+    if (params_.has_display()) display = connect_display(params_.display_socket, ready_, fields());
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
         throw BusError(err::failed, std::string("socketpair(): ") + std::strerror(errno));
@@ -588,6 +365,13 @@ int Executor::connect(sd_bus_message* m) {
             [this, serial] { on_activity(serial); },
             [this](sd_bus_message* reply) { append_record(reply, record_, params_.protocol); },
             [this] { schedule_gc(); }});
+    // A copy of the display connection stays with the channel: retiring the
+    // channel (takeover, Disconnect, idle, the end) cuts the gateway off.
+    if (display) {
+        UniqueFd copy{fcntl(display.get(), F_DUPFD_CLOEXEC, 3)};
+        if (!copy) throw BusError(err::failed, std::string("fcntl(F_DUPFD_CLOEXEC): ") + std::strerror(errno));
+        channel->hold_display(std::move(copy));
+    }
 
     sd_bus_message* raw = nullptr;
     bus::check(sd_bus_message_new_method_return(m, &raw), "sd_bus_message_new_method_return");

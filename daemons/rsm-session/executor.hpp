@@ -70,6 +70,7 @@ private:
     // Events.
     void on_link_bus(sd_bus* bus);
     void on_link_lost(const std::string& why);
+    void on_leader_opened(const std::string& logind_session);
     void on_leader_ready(const LeaderReady& ready);
     void on_leader_exit(const std::string& reason, bool failed);
     void on_timer(Timer t);

@@ -36,27 +36,26 @@ const char* rsm_error_name(const char* name) {
 
 }  // namespace
 
-LoginConversation::LoginConversation(pam::LoginMode mode, std::string password, sd_bus* bus,
+LoginConversation::LoginConversation(pam::LoginMode mode, util::SecretString password, sd_bus* bus,
                                      std::uint64_t timeout_usec)
     : mode_{mode}, password_{std::move(password)}, bus_{bus}, timeout_usec_{timeout_usec} {
     // "account" mode has no secret to give: any prompt is a failure.
     if (mode_ == pam::LoginMode::account) password_used_ = true;
 }
 
-LoginConversation::~LoginConversation() { pam::wipe(password_); }
+LoginConversation::~LoginConversation() = default;  // password_ wipes itself
 
 void LoginConversation::fail(const char* name, std::string message) {
     if (!failure_) failure_ = pam::Failure{name, std::move(message), {}};
 }
 
-std::optional<std::vector<std::string>> LoginConversation::operator()(const std::vector<pam::Prompt>& round) {
+std::optional<pam::Answers> LoginConversation::operator()(const std::vector<pam::Prompt>& round) {
     if (mode_ == pam::LoginMode::conversation) return ask_manager(round);
     return answer_from_password(round);
 }
 
-std::optional<std::vector<std::string>> LoginConversation::answer_from_password(
-    const std::vector<pam::Prompt>& round) {
-    std::vector<std::string> answers(round.size());
+std::optional<pam::Answers> LoginConversation::answer_from_password(const std::vector<pam::Prompt>& round) {
+    pam::Answers answers(round.size());
     for (size_t i = 0; i < round.size(); ++i) {
         const auto& p = round[i];
         if (!pam::wants_answer(p.style)) {
@@ -64,7 +63,7 @@ std::optional<std::vector<std::string>> LoginConversation::answer_from_password(
             continue;
         }
         if (p.style == pam::Style::prompt_echo_off && !password_used_) {
-            answers[i] = password_;
+            answers[i] = util::SecretString{password_.view()};
             password_used_ = true;
             continue;
         }
@@ -72,19 +71,18 @@ std::optional<std::vector<std::string>> LoginConversation::answer_from_password(
         // password alone cannot answer this stack.
         fail(names::error::conversation_required,
              "The PAM stack asks more than a password; log in with a conversation");
-        pam::wipe(answers);
         return std::nullopt;
     }
     return answers;
 }
 
-std::optional<std::vector<std::string>> LoginConversation::ask_manager(const std::vector<pam::Prompt>& round) {
+std::optional<pam::Answers> LoginConversation::ask_manager(const std::vector<pam::Prompt>& round) {
     // Rounds of messages only are kept and go out with the next round that
     // asks something, or with Login's reply: the gateway never has to
     // answer a round that asks nothing.
     if (std::none_of(round.begin(), round.end(), [](const auto& p) { return pam::wants_answer(p.style); })) {
         messages_.insert(messages_.end(), round.begin(), round.end());
-        return std::vector<std::string>(round.size());
+        return pam::Answers(round.size());
     }
     std::vector<pam::Prompt> sent = std::exchange(messages_, {});
     sent.insert(sent.end(), round.begin(), round.end());
@@ -106,7 +104,7 @@ std::optional<std::vector<std::string>> LoginConversation::ask_manager(const std
     sd_bus_message* reply_raw = nullptr;
     int r = sd_bus_call(bus_, call.get(), timeout_usec_, &error.e, &reply_raw);
     MessagePtr reply{reply_raw};
-    if (reply) sd_bus_message_sensitive(reply.get());  // erase the answers when freed
+    if (reply) (void)sd_bus_message_sensitive(reply.get());  // erase the answers when freed
     if (r < 0) {
         if (const char* name = rsm_error_name(error.e.name))
             fail(name, error.e.message ? error.e.message : "PAM conversation failed");
@@ -118,22 +116,22 @@ std::optional<std::vector<std::string>> LoginConversation::ask_manager(const std
         return std::nullopt;
     }
 
-    std::vector<std::string> answers;
+    // Every copy is a SecretString (moves wipe their source), the reply wipes itself.
+    pam::Answers answers;
+    answers.reserve(sent.size());
     bool ok = sd_bus_message_enter_container(reply.get(), 'a', "s") > 0;
     const char* s = nullptr;
     while (ok && (r = sd_bus_message_read_basic(reply.get(), 's', &s)) > 0) answers.emplace_back(s);
     ok = ok && r >= 0 && sd_bus_message_exit_container(reply.get()) >= 0;
     if (!ok || answers.size() != sent.size()) {
-        pam::wipe(answers);
         fail(names::error::failed, "The manager answered a PAM conversation round with " +
                                        std::to_string(answers.size()) + " answers for " +
                                        std::to_string(sent.size()) + " prompts");
         return std::nullopt;
     }
     // The answers to this round are the last ones (the kept messages came first).
-    std::vector<std::string> mine(std::make_move_iterator(answers.end() - static_cast<std::ptrdiff_t>(round.size())),
-                                  std::make_move_iterator(answers.end()));
-    pam::wipe(answers);
+    pam::Answers mine(std::make_move_iterator(answers.end() - static_cast<std::ptrdiff_t>(round.size())),
+                      std::make_move_iterator(answers.end()));
     return mine;
 }
 

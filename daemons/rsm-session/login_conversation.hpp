@@ -11,19 +11,20 @@
 #include "pam/login_request.hpp"
 #include "pam/pam_error.hpp"
 #include "pam/pam_handle.hpp"
+#include "util/secret_string.hpp"
 
 namespace rsm::session {
 
 class LoginConversation {
 public:
     // `bus` (the executor link) is used in conversation mode only.
-    LoginConversation(pam::LoginMode mode, std::string password, sd_bus* bus, std::uint64_t timeout_usec);
+    LoginConversation(pam::LoginMode mode, util::SecretString password, sd_bus* bus, std::uint64_t timeout_usec);
     ~LoginConversation();
     LoginConversation(const LoginConversation&) = delete;
     LoginConversation& operator=(const LoginConversation&) = delete;
 
     // One round; the pam::Conversation contract.
-    std::optional<std::vector<std::string>> operator()(const std::vector<pam::Prompt>& round);
+    std::optional<pam::Answers> operator()(const std::vector<pam::Prompt>& round);
 
     // ERROR_MSG/TEXT_INFO rounds not yet shown to anyone: Login returns them.
     const std::vector<pam::Prompt>& messages() const noexcept { return messages_; }
@@ -32,12 +33,12 @@ public:
     const std::optional<pam::Failure>& failure() const noexcept { return failure_; }
 
 private:
-    std::optional<std::vector<std::string>> answer_from_password(const std::vector<pam::Prompt>& round);
-    std::optional<std::vector<std::string>> ask_manager(const std::vector<pam::Prompt>& round);
+    std::optional<pam::Answers> answer_from_password(const std::vector<pam::Prompt>& round);
+    std::optional<pam::Answers> ask_manager(const std::vector<pam::Prompt>& round);
     void fail(const char* name, std::string message);
 
     pam::LoginMode mode_;
-    std::string password_;
+    util::SecretString password_;
     bool password_used_ = false;
     sd_bus* bus_;
     std::uint64_t timeout_usec_;

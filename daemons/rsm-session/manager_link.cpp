@@ -1,5 +1,6 @@
 #include "manager_link.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -28,11 +29,18 @@ constexpr std::chrono::milliseconds marker_timeout{2000};
 constexpr uint64_t reader_poll_usec = 200 * 1000;
 // Where executors re-announce their sessions (rsm-manager-executor.socket).
 constexpr const char* announce_path = RSM_RUNTIME_DIR "/executor.sock";
-// How long a re-announce may take in all, from the EOF to the Attach: the
-// socket starts the manager, which then attaches within its start-up.
+// How long one re-announce connection may wait for the Attach: the socket
+// starts the manager, which attaches within its start-up. Past this the
+// connection is dropped and a new one is tried (the session stays).
 constexpr uint64_t announce_timeout_usec = 60ULL * 1000 * 1000;
 // Before trying again: a connection that closed before Attach, a full backlog.
 constexpr uint64_t announce_retry_usec = 500 * 1000;
+// Nobody listens (the sockets are stopped or failed, an upgrade is under
+// way): try again after this, doubling up to the maximum, for as long as it
+// takes. A session ends only when its user, an admin or its own limits end
+// it, never because the manager was away.
+constexpr uint64_t announce_backoff_first_usec = 250 * 1000;
+constexpr uint64_t announce_backoff_max_usec = 5ULL * 1000 * 1000;
 
 std::string errno_text(int negative_errno) { return std::strerror(-negative_errno); }
 
@@ -104,6 +112,7 @@ void ManagerLink::mark_attached() {
     announcing_ = false;
     announce_timer_.reset();
     announce_deadline_.reset();
+    announce_backoff_usec_ = 0;
     log::notice("The session is re-announced: a new manager attached", fields_);
 }
 
@@ -299,19 +308,31 @@ void ManagerLink::begin_announce(const std::string& why) {
     reader_check_.reset();
     socket_watch_.reset();
     resync_source_.reset();
+    announce_backoff_usec_ = 0;
+    retry_announce(why, 0);
+}
+
+// A connection is up and waits for its Attach, for a bounded time.
+void ManagerLink::arm_announce_deadline() {
     sd_event_source* s = nullptr;
     int r = sd_event_add_time_relative(event_, &s, CLOCK_MONOTONIC, announce_timeout_usec, 0,
                                        &ManagerLink::on_announce_deadline, this);
     if (r < 0) return lose("cannot arm the re-announce deadline: " + errno_text(r));
     announce_deadline_.reset(s);
-    retry_announce(why, 0);
+}
+
+// The next delay while nobody listens on the executor socket.
+uint64_t ManagerLink::next_backoff() {
+    announce_backoff_usec_ = announce_backoff_usec_ ? std::min(announce_backoff_usec_ * 2, announce_backoff_max_usec)
+                                                    : announce_backoff_first_usec;
+    return announce_backoff_usec_;
 }
 
 // The connection attempt runs from a timer: the old connection must not be
 // dropped from inside its own callbacks.
 void ManagerLink::retry_announce(const std::string& why, uint64_t delay_usec) {
     if (lost_ || announce_timer_) return;
-    if (delay_usec) {
+    if (delay_usec && !why.empty()) {
         auto f = fields_;
         f.push_back({"RSM_REASON", why});
         log::info("Re-announcing the session again (" + why + ")", f);
@@ -336,12 +357,17 @@ int ManagerLink::on_announce(sd_event_source*, uint64_t, void* userdata) noexcep
 int ManagerLink::on_announce_deadline(sd_event_source*, uint64_t, void* userdata) noexcept {
     auto* self = static_cast<ManagerLink*>(userdata);
     self->announce_deadline_.reset();
-    self->lose("no manager attached within " + std::to_string(announce_timeout_usec / 1000000) +
-               " seconds after the re-announce");
+    // The socket took us but no manager came (it cannot start right now):
+    // drop this connection and try a new one; the session stays.
+    self->drop_bus();
+    self->retry_announce("no manager attached within " + std::to_string(announce_timeout_usec / 1000000) +
+                             " seconds after the re-announce",
+                         self->next_backoff());
     return 0;
 }
 
 void ManagerLink::announce() {
+    announce_deadline_.reset();
     drop_bus();
     socket_.reset();
     // Non-blocking: a UNIX stream connect never waits then, it fails with
@@ -356,12 +382,24 @@ void ManagerLink::announce() {
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) < 0) {
         const int e = errno;
         if (e == EAGAIN || e == EINTR) return retry_announce("the executor socket's backlog is full", announce_retry_usec);
-        return lose("no manager listens on " + path + " (" + std::strerror(e) + ")");
+        // ENOENT, ECONNREFUSED: the sockets are stopped or failed. Log the
+        // first miss loudly, then quietly keep trying.
+        const bool first = announce_backoff_usec_ == 0;
+        const uint64_t delay = next_backoff();
+        auto f = fields_;
+        f.push_back({"RSM_SOCKET", path});
+        f.push_back({"RSM_ERROR", std::strerror(e)});
+        if (first)
+            log::warning("No manager listens on " + path + " (" + std::strerror(e) +
+                             "); keeping the session and trying again until one does",
+                         f);
+        return retry_announce({}, delay);
     }
     socket_ = std::move(fd);
     auto f = fields_;
     f.push_back({"RSM_SOCKET", path});
     log::info("Connected to " + path + "; waiting for a manager to attach", f);
+    arm_announce_deadline();
     start_bus();
 }
 

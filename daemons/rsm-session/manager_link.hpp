@@ -18,13 +18,13 @@
 // (/run/rsm/executor.sock, rsm-manager-executor.socket, which starts the
 // manager), starts a client connection on the new socket, and waits for the
 // new manager's Attach. That socket is the link from then on (the manager
-// keeps it in its fd store like any other). No socket to connect to, or no
-// Attach within 60 s, and the link is lost. A new connection that closes
-// before Attach is tried again, within the same 60 s.
+// keeps it in its fd store like any other). No socket to connect to (the
+// sockets are stopped or failed), a connection that closes before Attach, or
+// no Attach within 60 s: the executor tries again, with a backoff up to 5 s,
+// for as long as it takes. A manager outage never ends a session.
 //
-// on_lost says the link is gone for good: EOF with nobody to re-announce to,
-// or (while not resumable) any loss of the D-Bus connection, which is how a
-// manager drops a login.
+// on_lost says the link is gone for good: (while not resumable) EOF or any
+// loss of the D-Bus connection, which is how a manager drops a login.
 #pragma once
 
 #include <functional>
@@ -85,6 +85,8 @@ private:
     void closed_for_good(const std::string& why);
     void begin_announce(const std::string& why);
     void retry_announce(const std::string& why, uint64_t delay_usec);
+    void arm_announce_deadline();
+    uint64_t next_backoff();
     void announce();
 
     static int on_disconnected(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept;
@@ -114,7 +116,8 @@ private:
     EventSourcePtr reader_check_;
     EventSourcePtr socket_watch_;
     EventSourcePtr announce_timer_;     // the next connection attempt
-    EventSourcePtr announce_deadline_;  // no Attach by then: lost
+    EventSourcePtr announce_deadline_;  // no Attach by then: a new connection
+    uint64_t announce_backoff_usec_ = 0;  // the last delay while nobody listened; 0 = none yet
 };
 
 }  // namespace rsm::session

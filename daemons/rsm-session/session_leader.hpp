@@ -9,7 +9,11 @@
 // the user, waits for them, and on the way out stops them and calls
 // pam_close_session / pam_setcred(PAM_DELETE_CRED) on the *same* handle (without
 // that close a logind session lingers in State=closing). Without pam_systemd in
-// the stack everything simply stays in the executor's scope.
+// the stack everything simply stays in the executor's scope. The leader is
+// the subreaper of what it starts and keeps none of the executor's
+// descriptors; what escapes its process groups (setsid daemons) is swept by
+// the manager through the cgroups ("How a session ends" in
+// docs/design-notes.md). The child's side is in leader_process.cpp.
 //
 // The executor talks to the leader through a status pipe (leader -> executor,
 // one line per event, read in the executor's sd-event loop) and signals
@@ -18,7 +22,9 @@
 //
 // Status pipe, one line per event (fields separated by one space, "-" for an
 // empty field):
-//   ready <display> <logind-session-id> <cookie-hex>     e.g. "ready :57 c3 9f..."
+//   opened <logind-session-id>      right after pam_open_session, with pam_systemd
+//   ready <display> <logind-session-id> <cookie-hex> <display-server-pid>
+//                                                   e.g. "ready :57 c3 9f... 4711"
 //   exit <failed 0|1> <reason up to the end of the line>
 // The leader's death without an exit line is reported as "session leader
 // died: ..." with failed=true.
@@ -60,6 +66,9 @@ struct LeaderSpec {
     std::vector<std::string> session_argv;    // started once the display is ready
     std::vector<std::string> reconnect_argv;  // run (as the user, in the session's env) on SIGUSR1; may be empty
     std::string syslog_identifier;            // for the user processes' stdout/stderr in the journal
+    // One descriptor of the executor's link to the manager: the leader closes
+    // every copy of that socket right after the fork (-1: none).
+    int manager_link_fd = -1;
 };
 
 // What the leader reported once the session runs.
@@ -67,11 +76,20 @@ struct LeaderReady {
     std::string display;         // ":N", or "" for the null type
     std::string logind_session;  // XDG_SESSION_ID from the PAM environment; "" without pam_systemd
     std::vector<uint8_t> xauth_cookie;  // the MIT-MAGIC-COOKIE-1 data written to spec.xauthority
+    // The display server process the leader started (0: none, the null
+    // type), which must be the peer of every display connection handed out,
+    // and the identity it runs with (the session's user: spec.uid/gid).
+    pid_t display_server_pid = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
 };
 
 class SessionLeader {
 public:
     struct Callbacks {
+        // pam_systemd registered the session with logind (its id). At most
+        // once, before on_ready; may be empty (not called).
+        std::function<void(const std::string& logind_session)> on_opened;
         // The display is ready and the session program started. At most once.
         std::function<void(const LeaderReady&)> on_ready;
         // The leader has exited (everything it started is gone and the PAM
@@ -120,6 +138,8 @@ private:
     EventSourcePtr child_source_;
     std::string buffer_;
     bool has_reconnect_ = false;
+    uid_t uid_ = 0;
+    gid_t gid_ = 0;
     bool ready_sent_ = false;
     bool exit_line_ = false;  // the leader reported how the session ended
     bool reaped_ = false;     // the leader process is gone: never signal pid_ again

@@ -1,5 +1,6 @@
 #include "user_process.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -7,7 +8,11 @@
 #include <cstring>
 #include <fcntl.h>
 #include <grp.h>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <system_error>
@@ -151,6 +156,42 @@ std::optional<std::string> spawn_failure(int error_fd, const std::string& progra
     while (n < 0 && errno == EINTR);
     if (n != static_cast<ssize_t>(sizeof rec)) return std::nullopt;
     return describe_step(static_cast<Step>(rec.step), program) + ": " + strerror(rec.error);
+}
+
+void reset_login_limits() noexcept {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > login_nofile_soft_limit) {
+        rl.rlim_cur = std::min<rlim_t>(login_nofile_soft_limit, rl.rlim_max);
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    try {
+        // /etc/login.defs is root's: not a path a user can influence.
+        std::ifstream in{"/etc/login.defs"};
+        std::stringstream text;
+        text << in.rdbuf();
+        umask(login_defs_umask(text.str()));
+    } catch (...) {
+        umask(022);
+    }
+}
+
+mode_t login_defs_umask(const std::string& login_defs_text, mode_t fallback) {
+    std::istringstream in{login_defs_text};
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream words{line};
+        std::string key, value;
+        if (!(words >> key >> value) || key != "UMASK") continue;
+        // An octal number (login.defs writes "022" or "0022").
+        mode_t mask = 0;
+        bool ok = !value.empty() && value.size() <= 4;
+        for (char c : value) {
+            if (c < '0' || c > '7') ok = false;
+            mask = static_cast<mode_t>(mask * 8 + static_cast<mode_t>(c - '0'));
+        }
+        return ok ? (mask & 0777) : fallback;
+    }
+    return fallback;
 }
 
 std::string describe_wait_status(int status) {

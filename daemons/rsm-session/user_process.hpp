@@ -50,6 +50,20 @@ SpawnedProcess spawn_user_process(const SpawnRequest& request);
 // if it got as far as exec. Reads the error pipe without blocking.
 std::optional<std::string> spawn_failure(int error_fd, const std::string& program);
 
+// What a login starts from, set in the (root) session leader before
+// pam_open_session, so that pam_limits (limits.conf) and pam_umask, when the
+// stack has them, still decide: the soft RLIMIT_NOFILE back to 1024 (never
+// above the hard limit, which stays; the manager raised its soft limit for
+// epoll, and select()-based programs break above 1024, which is why systemd
+// does the same for its children), and the umask from UMASK in
+// /etc/login.defs (022 without one). Never throws.
+void reset_login_limits() noexcept;
+inline constexpr unsigned long login_nofile_soft_limit = 1024;
+
+// UMASK from a login.defs text ("UMASK 027"); `fallback` when it has none or
+// an invalid one.
+mode_t login_defs_umask(const std::string& login_defs_text, mode_t fallback = 022);
+
 // "exited with status 1", "killed by signal SIGKILL", "killed by signal SIGSEGV (core dumped)".
 std::string describe_wait_status(int status);
 

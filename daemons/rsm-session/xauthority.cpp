@@ -1,32 +1,23 @@
 #include "xauthority.hpp"
 
+#include <X11/Xauth.h>
 #include <cerrno>
+#include <cstdio>
 #include <fcntl.h>
+#include <memory>
 #include <sys/fsuid.h>
 #include <sys/random.h>
-#include <stdexcept>
 #include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>
 
 #include "util/fd.hpp"
+#include "util/safe_path.hpp"
 
 namespace rsm::session::xauth {
 namespace {
 
-constexpr std::uint16_t family_wild = 0xffff;
 constexpr const char* auth_name = "MIT-MAGIC-COOKIE-1";
-
-void put_u16(std::string& out, std::size_t v) {
-    if (v > 0xffff) throw std::length_error("Xauthority field longer than 65535 bytes");
-    out.push_back(static_cast<char>((v >> 8) & 0xff));
-    out.push_back(static_cast<char>(v & 0xff));
-}
-
-void put_field(std::string& out, const std::string& s) {
-    put_u16(out, s.size());
-    out += s;
-}
 
 // Filesystem accesses as the user while alive; back to the previous fsuid/fsgid
 // (root) after. A non-root fsuid also drops the filesystem capabilities
@@ -71,16 +62,6 @@ std::vector<std::uint8_t> new_cookie() {
     return cookie;
 }
 
-std::string encode_entry(unsigned display_number, const std::vector<std::uint8_t>& cookie) {
-    std::string out;
-    put_u16(out, family_wild);
-    put_field(out, "");  // FamilyWild matches any address
-    put_field(out, std::to_string(display_number));
-    put_field(out, auth_name);
-    put_field(out, std::string(cookie.begin(), cookie.end()));
-    return out;
-}
-
 std::string to_hex(const std::vector<std::uint8_t>& bytes) {
     static constexpr char digits[] = "0123456789abcdef";
     std::string out;
@@ -111,32 +92,45 @@ bool from_hex(const std::string& hex, std::vector<std::uint8_t>& out) {
 
 void write_file(const std::string& path, uid_t uid, gid_t gid, unsigned display_number,
                 const std::vector<std::uint8_t>& cookie) {
-    const std::string data = encode_entry(display_number, cookie);
+    const auto [dir_path, name] = safe::split_path(path);
+    std::string number = std::to_string(display_number);
+    std::string auth = auth_name;
+    std::string data(cookie.begin(), cookie.end());
+    Xauth entry{};
+    entry.family = FamilyWild;  // any address: the same cookie for local and TCP clients
+    entry.address_length = 0;
+    entry.address = const_cast<char*>("");
+    entry.number_length = static_cast<unsigned short>(number.size());
+    entry.number = number.data();
+    entry.name_length = static_cast<unsigned short>(auth.size());
+    entry.name = auth.data();
+    entry.data_length = static_cast<unsigned short>(data.size());
+    entry.data = data.data();
+
     AsUser as_user{uid, gid};
     if (!as_user.ok()) fail(EPERM, "setfsuid/setfsgid(" + std::to_string(uid) + ")");
-    UniqueFd fd{open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600)};
-    if (!fd) fail(errno, "open " + path);
-    struct stat st {};
-    if (fstat(fd.get(), &st) < 0) fail(errno, "fstat " + path);
-    if (!S_ISREG(st.st_mode)) fail(EINVAL, path + " is not a regular file");
-    // An older file may have had a looser mode.
-    if (fchmod(fd.get(), 0600) < 0) fail(errno, "fchmod " + path);
-    std::size_t done = 0;
-    while (done < data.size()) {
-        ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            fail(errno, "write " + path);
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (::close(fd.release()) < 0) fail(errno, "close " + path);
+    // Only the last component is the user's: the socket directory's parents are root's.
+    const UniqueFd dir = safe::open_directory(dir_path, uid);
+    UniqueFd fd = safe::create_fresh(dir.get(), name, 0600, uid);
+    if (fchmod(fd.get(), 0600) < 0) fail(errno, "fchmod " + path);  // whatever the umask
+    std::unique_ptr<FILE, int (*)(FILE*)> file{fdopen(fd.get(), "w"), &fclose};
+    if (!file) fail(errno, "fdopen " + path);
+    fd.release();  // the FILE owns it now
+    if (XauWriteAuth(file.get(), &entry) != 1 || fflush(file.get()) != 0) fail(errno ? errno : EIO, "write " + path);
+    if (fclose(file.release()) != 0) fail(errno, "close " + path);
 }
 
 int remove_file(const std::string& path, uid_t uid, gid_t gid) noexcept {
-    AsUser as_user{uid, gid};
-    if (!as_user.ok()) return -EPERM;
-    return unlink(path.c_str()) < 0 ? -errno : 0;
+    try {
+        const auto [dir_path, name] = safe::split_path(path);
+        AsUser as_user{uid, gid};
+        if (!as_user.ok()) return -EPERM;
+        UniqueFd dir{open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+        if (!dir) return -errno;
+        return unlinkat(dir.get(), name.c_str(), 0) < 0 ? -errno : 0;
+    } catch (...) {
+        return -EINVAL;
+    }
 }
 
 }  // namespace rsm::session::xauth

@@ -60,6 +60,7 @@ std::optional<UserInfo> lookup_passwd(Call&& call, const char* what) {
     UserInfo info;
     info.uid = pw.pw_uid;
     info.name = pw.pw_name;
+    info.shell = pw.pw_shell ? pw.pw_shell : "";
 
     // getgrouplist reports the needed size when the array is too small.
     std::vector<gid_t> gids(32);
@@ -92,9 +93,16 @@ std::optional<UserInfo> lookup_passwd(Call&& call, const char* what) {
 
 }  // namespace
 
-std::optional<std::string> check_login_allowed(const config::Access& rules, const UserInfo& user) {
+std::optional<std::string> check_login_allowed(const config::Access& rules, const UserInfo& user,
+                                               const SystemAccounts& system) {
     if (user.uid == 0 && !rules.allow_root)
         return refused(user, "access.allow_root is false");
+    if (user.uid != 0 && user.uid < system.uid_min && !rules.allow_system_accounts)
+        return refused(user, "system account: uid " + std::to_string(user.uid) + " is below UID_MIN " +
+                                 std::to_string(system.uid_min) + " and access.allow_system_accounts is false");
+    if (!rules.allow_any_shell && !shell_listed(system.shells, user.shell))
+        return refused(user, "login shell '" + (user.shell.empty() ? std::string("/bin/sh") : user.shell) +
+                                 "' is not listed in /etc/shells and access.allow_any_shell is false");
     if (contains(rules.denied_users, user.name))
         return refused(user, "listed in access.denied_users");
     if (const auto* group = first_group_in(rules.denied_groups, user))
@@ -104,6 +112,14 @@ std::optional<std::string> check_login_allowed(const config::Access& rules, cons
     if (contains(rules.allowed_users, user.name) || first_group_in(rules.allowed_groups, user))
         return std::nullopt;
     return refused(user, "neither in access.allowed_users nor a member of a group in access.allowed_groups");
+}
+
+std::optional<std::string> check_peer_credentials_allowed(const config::Access& rules, const UserInfo& user) {
+    if (!rules.allow_peer_credentials)
+        return "login by peer credentials is disabled (access.allow_peer_credentials is false)";
+    if (!rules.peer_credential_groups.empty() && !first_group_in(rules.peer_credential_groups, user))
+        return refused(user, "peer-credential login: not a member of a group in access.peer_credential_groups");
+    return std::nullopt;
 }
 
 std::optional<UserInfo> lookup_user(const std::string& name) {

@@ -1,10 +1,13 @@
 #include "bus/link_resync.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <poll.h>
+#include <string_view>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
@@ -139,33 +142,79 @@ int write_resync_marker(int fd, std::chrono::milliseconds timeout) {
     return 0;
 }
 
-int skip_to_resync_marker(int fd, std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    std::vector<char> buf(chunk_size);
-    std::size_t matched = 0;  // marker bytes at the end of what was consumed so far
-    for (;;) {
-        const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_PEEK | MSG_DONTWAIT);
+namespace {
+
+// What a client's fresh connection starts with: "\0AUTH EXTERNAL <hex uid>\r\n".
+// sd-bus writes its whole handshake with one sendmsg(), so a reader of the
+// UNIX stream socket sees the line whole or not at all.
+constexpr std::string_view fresh_auth = std::string_view("\0AUTH EXTERNAL ", 15);
+
+// Whether `data` starts with a whole fresh AUTH line.
+bool fresh_handshake(std::string_view data) {
+    if (!data.starts_with(fresh_auth)) return false;
+    for (std::size_t i = fresh_auth.size(); i < data.size() && i <= fresh_auth.size() + 32; ++i) {
+        const char c = data[i];
+        if (c == '\r') return i > fresh_auth.size() && i + 1 < data.size() && data[i + 1] == '\n';
+        if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+    }
+    return false;
+}
+
+}  // namespace
+
+int ResyncReader::feed(int fd, std::size_t budget) {
+    if (done_) return 1;
+    std::vector<char> buf(std::min(chunk_size, std::max<std::size_t>(budget, 1)));
+    std::size_t read_now = 0;
+    while (read_now < budget) {
+        const std::size_t want = std::min(buf.size(), budget - read_now);
+        const ssize_t n = ::recv(fd, buf.data(), want, MSG_PEEK | MSG_DONTWAIT);
         if (n == 0) return -ECONNRESET;
         if (n < 0) {
             if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
-            if (const int r = wait_for(fd, POLLIN, deadline); r < 0) return r;
-            continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            return -errno;
+        }
+        // A previous manager read up to the marker and died before it served
+        // the executor's new connection: the link then starts with that
+        // connection's handshake, which is where a new server starts too.
+        // (Only before anything was consumed: stale bytes are always
+        // followed by a marker.)
+        if (consumed_ == 0 && matched_ == 0 &&
+            fresh_handshake(std::string_view(buf.data(), static_cast<std::size_t>(n)))) {
+            done_ = true;
+            return 1;
         }
         // Scan what is there; consume only up to the marker's last byte.
         std::size_t take = static_cast<std::size_t>(n);
         bool found = false;
         for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
-            matched = advance(matched, buf[i]);
-            if (matched == marker_size) {
+            matched_ = advance(matched_, buf[i]);
+            if (matched_ == marker_size) {
                 take = i + 1;
                 found = true;
                 break;
             }
         }
         if (const int r = consume_exactly(fd, buf.data(), take); r < 0) return r;
-        if (found) return 0;
+        read_now += take;
+        consumed_ += take;
+        if (found) {
+            done_ = true;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int skip_to_resync_marker(int fd, std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    ResyncReader reader;
+    for (;;) {
+        const int r = reader.feed(fd);
+        if (r != 0) return r < 0 ? r : 0;
         if (Clock::now() >= deadline) return -ETIMEDOUT;
+        if (const int w = wait_for(fd, POLLIN, deadline); w < 0) return w;
     }
 }
 

@@ -153,12 +153,16 @@ std::optional<std::string> check_display_template(const std::vector<std::string>
     return session::validate_template(argv);
 }
 
+using M = Manager;
 using G = Gateway;
 using T = Throttle;
 using A = Access;
 using S = Session;
 
 constexpr std::array schema_rows = {
+    // [manager]
+    seconds_key("manager", "idle_exit_sec", &member<&Config::manager, &M::idle_exit_sec>, 0, 86400,
+                "seconds without sessions, connections or work before the manager exits; 0 = never"),
     // [gateway]
     seconds_key("gateway", "login_timeout", &member<&Config::gateway, &G::login_timeout>, 1, 3600,
                 "seconds a connection may take to log in"),
@@ -168,10 +172,24 @@ constexpr std::array schema_rows = {
               65536, "open gateway connections at once; more are closed at once"),
     count_key("gateway", "max_unauthenticated",
               &member<&Config::gateway, &G::max_unauthenticated>, 1, 65536,
-              "connections not yet logged in; beyond this the oldest idle one is dropped"),
+              "connections not yet logged in; beyond this one of the peer holding most is dropped"),
+    count_key("gateway", "max_connections_per_uid", &member<&Config::gateway, &G::max_connections_per_uid>, 1,
+              65536, "connections one peer uid may hold at once (trusted gateways exempt)"),
+    count_key("gateway", "max_logins_per_uid", &member<&Config::gateway, &G::max_logins_per_uid>, 1, 1024,
+              "logins running at once for one peer uid; more wait in line"),
+    count_key("gateway", "max_logins_per_source", &member<&Config::gateway, &G::max_logins_per_source>, 1,
+              1024, "logins running at once for one source; more wait in line"),
+    count_key("gateway", "failure_delay_ms", &member<&Config::gateway, &G::failure_delay_ms>, 0, 60000,
+              "milliseconds after its start a failed login is answered, never earlier"),
+    list_key("gateway", "trusted_users", &member<&Config::gateway, &G::trusted_users>,
+             protocol::validate_user_name, "users whose client address and host name claims are believed"),
+    list_key("gateway", "trusted_groups", &member<&Config::gateway, &G::trusted_groups>,
+             protocol::validate_group_name, "groups whose members' client claims are believed"),
     // [throttle]
     count_key("throttle", "max_failures", &member<&Config::throttle, &T::max_failures>, 0, 10000,
-              "failed password logins per source within window before throttling; 0 disables"),
+              "failed password logins per source and user within window before throttling; 0 disables"),
+    count_key("throttle", "max_failures_per_source", &member<&Config::throttle, &T::max_failures_per_source>, 0,
+              100000, "failed password logins per source, all users, within window; 0 = no such limit"),
     seconds_key("throttle", "window", &member<&Config::throttle, &T::window>, 1, 86400,
                 "seconds over which failures are counted"),
     seconds_key("throttle", "lockout", &member<&Config::throttle, &T::lockout>, 1, 86400,
@@ -187,6 +205,14 @@ constexpr std::array schema_rows = {
              protocol::validate_group_name, "groups whose members may log in; empty = any"),
     list_key("access", "denied_groups", &member<&Config::access, &A::denied_groups>,
              protocol::validate_group_name, "groups whose members are refused"),
+    bool_key("access", "allow_peer_credentials", &member<&Config::access, &A::allow_peer_credentials>,
+             "whether LoginWithCredentials (login by the peer's uid) is allowed"),
+    list_key("access", "peer_credential_groups", &member<&Config::access, &A::peer_credential_groups>,
+             protocol::validate_group_name, "if not empty, only members may log in by peer credentials"),
+    bool_key("access", "allow_system_accounts", &member<&Config::access, &A::allow_system_accounts>,
+             "whether accounts below UID_MIN of /etc/login.defs may log in"),
+    bool_key("access", "allow_any_shell", &member<&Config::access, &A::allow_any_shell>,
+             "whether accounts whose shell is not in /etc/shells may log in"),
     // [pam]
     string_key("pam", "service", &member<&Config::pam, &Pam::service>, check_pam_service,
                "PAM service name (/etc/pam.d/<service>)"),

@@ -28,19 +28,48 @@
 
 namespace rsm::config {
 
+// [manager]: the daemon's own life, whatever it serves (the gateway socket,
+// the system bus name, the executors' socket).
+struct Manager {
+    // Exit (STOPPING=1, status 0) after this long with no session, no
+    // connection and no work in flight; the sockets and the bus name start
+    // the manager again. 0 = never exit on idle.
+    std::chrono::seconds idle_exit_sec{300};
+
+    bool operator==(const Manager&) const = default;
+};
+
 // [gateway]: limits on connections to /run/rsm/gateway.sock.
 struct Gateway {
     std::chrono::seconds login_timeout{30};
     unsigned max_login_attempts = 3;  // 0 = no per-connection limit
     unsigned max_connections = 1024;
     unsigned max_unauthenticated = 64;
+    // Connections one peer uid may hold open at once (trusted gateways are
+    // exempt: every client of theirs arrives under their uid).
+    unsigned max_connections_per_uid = 32;
+    // Login executors (PAM running) at once for one peer uid, and for one
+    // source (the client address a trusted gateway names, else uid:<n>);
+    // further logins wait in line for a slot, in order.
+    unsigned max_logins_per_uid = 4;
+    unsigned max_logins_per_source = 2;
+    // Every failed password/conversation login is answered this many
+    // milliseconds after it began, never earlier, whatever failed (unknown
+    // user, wrong password, refused by [access]): no timing oracle.
+    unsigned failure_delay_ms = 2000;
+    // Peers whose claims about their client (address, host name) are
+    // believed: root always, plus these users and members of these groups.
+    // Names are resolved when the configuration is loaded.
+    std::vector<std::string> trusted_users;
+    std::vector<std::string> trusted_groups{"rsm-gateway"};
 
     bool operator==(const Gateway&) const = default;
 };
 
 // [throttle]: per-source lockout after repeated failed password logins.
 struct Throttle {
-    unsigned max_failures = 5;  // 0 disables throttling
+    unsigned max_failures = 5;  // per source and target user; 0 disables throttling
+    unsigned max_failures_per_source = 20;  // all target users of one source together; 0 = no such limit
     std::chrono::seconds window{60};
     std::chrono::seconds lockout{60};
 
@@ -54,6 +83,14 @@ struct Access {
     std::vector<std::string> denied_users;
     std::vector<std::string> allowed_groups;  // empty = no group restriction
     std::vector<std::string> denied_groups;
+    // Login by peer credentials (LoginWithCredentials): off unless enabled;
+    // when enabled and peer_credential_groups is not empty, only members.
+    bool allow_peer_credentials = false;
+    std::vector<std::string> peer_credential_groups;
+    // Accounts below UID_MIN of /etc/login.defs (service accounts) and
+    // accounts whose shell is not in /etc/shells are refused unless allowed.
+    bool allow_system_accounts = false;
+    bool allow_any_shell = false;
 
     bool operator==(const Access&) const = default;
 };
@@ -109,6 +146,7 @@ struct Displays {
 };
 
 struct Config {
+    Manager manager;
     Gateway gateway;
     Throttle throttle;
     Access access;

@@ -29,16 +29,6 @@ std::optional<Style> style_from_int(int style) noexcept {
     }
 }
 
-void wipe(std::string& s) noexcept {
-    if (!s.empty()) explicit_bzero(s.data(), s.size());
-    s.clear();
-}
-
-void wipe(std::vector<std::string>& v) noexcept {
-    for (auto& s : v) wipe(s);
-    v.clear();
-}
-
 namespace {
 
 // Frees a response array the way PAM would (free(3)), wiping answers first.
@@ -52,13 +42,8 @@ void free_responses(pam_response* r, int n) noexcept {
     std::free(r);
 }
 
-// Wipes the answers however the round ends.
-struct WipeOnExit {
-    std::optional<std::vector<std::string>>& answers;
-    ~WipeOnExit() {
-        if (answers) wipe(*answers);
-    }
-};
+// PAM_FAIL_DELAY's callback (see disable_fail_delay): no delay at all.
+void no_fail_delay(int /*status*/, unsigned /*usec*/, void* /*appdata*/) {}
 
 }  // namespace
 
@@ -114,6 +99,11 @@ void Handle::hand_over() noexcept {
 }
 
 void Handle::set_conversation(Conversation conversation) { conv_->fn = std::move(conversation); }
+
+int Handle::disable_fail_delay() {
+    void (*fn)(int, unsigned, void*) = &no_fail_delay;
+    return remember(pam_set_item(pamh_, PAM_FAIL_DELAY, reinterpret_cast<const void*>(fn)));
+}
 
 int Handle::set_item(int item, const std::string& value) {
     return remember(pam_set_item(pamh_, item, value.c_str()));
@@ -174,8 +164,8 @@ int Handle::converse_trampoline(int n, const pam_message** msg, pam_response** r
     auto* state = static_cast<ConvState*>(appdata);
     if (!state->fn) return PAM_CONV_ERR;
 
-    std::optional<std::vector<std::string>> answers;
-    WipeOnExit wiper{answers};
+    // The answers wipe themselves however the round ends.
+    std::optional<Answers> answers;
     std::vector<Prompt> prompts;
     try {
         prompts.reserve(static_cast<size_t>(n));
@@ -200,6 +190,7 @@ int Handle::converse_trampoline(int n, const pam_message** msg, pam_response** r
     for (int i = 0; i < n; ++i) {
         const auto idx = static_cast<size_t>(i);
         if (!wants_answer(prompts[idx].style)) continue;
+        // strdup: PAM (the module) frees it with free(3).
         r[i].resp = strdup((*answers)[idx].c_str());
         if (!r[i].resp) {
             free_responses(r, n);

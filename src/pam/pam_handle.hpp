@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "util/secret_string.hpp"
+
 namespace rsm::pam {
 
 // PAM's message styles; the numbers are PAM's and go over the bus as they are.
@@ -45,12 +47,9 @@ struct Prompt {
 // the round (the entries for error_msg/text_info are ignored), or nullopt to
 // fail the round: the module then sees PAM_CONV_ERR. It may throw; the
 // trampoline turns that into PAM_CONV_ERR (PAM_BUF_ERR for bad_alloc).
-using Conversation = std::function<std::optional<std::vector<std::string>>(const std::vector<Prompt>&)>;
-
-// Overwrites the characters (explicit_bzero) and empties the string: for
-// passwords and answers. Best effort: copies made by reallocation are not reached.
-void wipe(std::string& s) noexcept;
-void wipe(std::vector<std::string>& v) noexcept;
+// Answers are secrets (passwords, OTPs): they wipe themselves.
+using Answers = std::vector<util::SecretString>;
+using Conversation = std::function<std::optional<Answers>(const std::vector<Prompt>&)>;
 
 class Handle {
 public:
@@ -65,6 +64,11 @@ public:
 
     // Replaces the conversation for later operations; an empty one fails every round.
     void set_conversation(Conversation conversation);
+    // Sets PAM_FAIL_DELAY to a function that does nothing, so modules'
+    // pam_fail_delay() (pam_unix: about 2 s, randomized) no longer sleeps
+    // after a failure. rsm-manager pads every failed login to one fixed
+    // delay instead, so failures cannot be told apart by their timing.
+    [[nodiscard]] int disable_fail_delay();
 
     // pam_set_item for string items (PAM_RHOST, PAM_TTY, PAM_RUSER,
     // PAM_XDISPLAY ...). Returns PAM's status.

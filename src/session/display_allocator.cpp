@@ -1,74 +1,107 @@
 #include "session/display_allocator.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <csignal>
 #include <fcntl.h>
 #include <stdexcept>
 #include <string_view>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "util/fd.hpp"
+#include "util/safe_path.hpp"
 
 namespace rsm::session {
 namespace {
 
-// Exists in any form, or cannot be checked.
-bool path_taken(const std::string& path) {
-    struct stat st {};
-    return ::lstat(path.c_str(), &st) == 0 || (errno != ENOENT && errno != ENOTDIR);
+constexpr std::string_view x11_socket_prefix = "/tmp/.X11-unix/X";
+constexpr unsigned long so_acceptcon = 1UL << 16;  // __SO_ACCEPTCON: a listening socket
+
+// "X<n>" as an X server names it (no sign, no leading zero).
+std::optional<unsigned> display_of(std::string_view digits) {
+    unsigned n = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+    if (ec != std::errc{} || end != digits.data() + digits.size() || digits.empty() ||
+        (digits.size() > 1 && digits.front() == '0'))
+        return std::nullopt;
+    return n;
 }
 
-// A UNIX socket file nobody listens on any more (connect() is refused) is
-// removed; a listening one, or anything that is not a socket, stays.
-bool remove_unanswered_socket(const std::string& path) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) < 0 || !S_ISSOCK(st.st_mode)) return false;
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    if (path.size() >= sizeof sa.sun_path) return false;
-    path.copy(sa.sun_path, path.size());
-    UniqueFd s{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)};
-    if (!s) return false;
-    if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0 || errno != ECONNREFUSED)
-        return false;
-    return ::unlink(path.c_str()) == 0;
+std::string_view next_word(std::string_view& line) {
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    const auto sp = std::min(line.find(' '), line.size());
+    std::string_view word = line.substr(0, sp);
+    line.remove_prefix(sp);
+    return word;
 }
 
 }  // namespace
 
-bool x_display_in_use_under(const std::string& tmp_dir, unsigned n) {
-    const std::string number = std::to_string(n);
-    return path_taken(tmp_dir + "/.X11-unix/X" + number) || path_taken(tmp_dir + "/.X" + number + "-lock");
+std::set<unsigned> x_displays_listening(std::string_view text) {
+    std::set<unsigned> out;
+    while (!text.empty()) {
+        const auto nl = std::min(text.find('\n'), text.size());
+        std::string_view line = text.substr(0, nl);
+        text.remove_prefix(std::min(nl + 1, text.size()));
+        // Num: RefCount Protocol Flags Type St Inode [Path]
+        std::string_view w[7];
+        for (auto& word : w) word = next_word(line);
+        if (w[6].empty() || line.size() < 2 || line.front() != ' ') continue;
+        std::string_view path = line.substr(1);
+        unsigned long flags = 0;
+        auto [end, ec] = std::from_chars(w[3].data(), w[3].data() + w[3].size(), flags, 16);
+        if (ec != std::errc{} || end != w[3].data() + w[3].size() || !(flags & so_acceptcon)) continue;
+        if (path.front() == '@') path.remove_prefix(1);  // the abstract name
+        if (!path.starts_with(x11_socket_prefix)) continue;
+        if (auto n = display_of(path.substr(x11_socket_prefix.size()))) out.insert(*n);
+    }
+    return out;
 }
 
-bool x_display_in_use(unsigned n) { return x_display_in_use_under("/tmp", n); }
-
-bool remove_stale_x_display_under(const std::string& tmp_dir, unsigned n) {
-    const std::string number = std::to_string(n);
-    const std::string lock = tmp_dir + "/.X" + number + "-lock";
-    // The X server writes its pid as ten right-aligned characters and '\n'.
-    const std::string socket_path = tmp_dir + "/.X11-unix/X" + number;
-    UniqueFd fd{::open(lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
-    if (!fd) return errno == ENOENT && remove_unanswered_socket(socket_path);
-    char buf[32] = {};
-    const ssize_t len = ::read(fd.get(), buf, sizeof buf - 1);
-    if (len <= 0) return false;
-    std::string_view text{buf, static_cast<std::size_t>(len)};
-    while (!text.empty() && (text.front() == ' ')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
-    pid_t pid = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
-    if (ec != std::errc{} || end != text.data() + text.size() || pid <= 0) return false;
-    if (::kill(pid, 0) == 0 || errno != ESRCH) return false;
-    (void)::unlink(socket_path.c_str());
-    return ::unlink(lock.c_str()) == 0;
+std::set<unsigned> x_displays_listening() {
+    // A kernel file, not a path a user can influence.
+    UniqueFd fd{::open("/proc/net/unix", O_RDONLY | O_CLOEXEC | O_NOCTTY)};
+    if (!fd) return {};
+    std::string text;
+    char buf[16384];
+    for (;;) {
+        const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+    return x_displays_listening(text);
 }
 
-bool remove_stale_x_display(unsigned n) { return remove_stale_x_display_under("/tmp", n); }
+bool x_display_in_use_under(const std::string& tmp_dir, unsigned n, const std::set<unsigned>& listening) {
+    if (listening.count(n)) return true;
+    struct stat st {};
+    const std::string path = tmp_dir + "/.X11-unix/X" + std::to_string(n);
+    return ::lstat(path.c_str(), &st) == 0 || (errno != ENOENT && errno != ENOTDIR);
+}
+
+bool x_display_in_use(unsigned n) {
+    // The file first: it is the cheap answer for every number a server holds.
+    return x_display_in_use_under("/tmp", n) || x_displays_listening().count(n) != 0;
+}
+
+bool remove_stale_x_display_under(const std::string& tmp_dir, unsigned n, uid_t owner,
+                                  const std::set<unsigned>& listening, std::optional<uid_t> dir_owner) {
+    if (listening.count(n)) return false;
+    try {
+        // /tmp/.X11-unix is root's (systemd-tmpfiles' x11.conf); one a user
+        // made in its place is theirs to clean.
+        const UniqueFd dir = safe::open_directory(tmp_dir + "/.X11-unix", dir_owner);
+        return safe::remove_entry(dir.get(), "X" + std::to_string(n), S_IFSOCK, owner) == 0;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+bool remove_stale_x_display(unsigned n, uid_t owner) {
+    return remove_stale_x_display_under("/tmp", n, owner, x_displays_listening(), 0);
+}
 
 DisplayAllocator::DisplayAllocator(unsigned first, unsigned last, Probe probe)
     : first_{first}, last_{last}, probe_{std::move(probe)} {

@@ -1,34 +1,54 @@
 // X display numbers for new sessions, without races: the manager (one thread)
 // hands out numbers it does not already use, skipping any the system shows as
-// taken (an X socket /tmp/.X11-unix/X<n> or a lock file /tmp/.X<n>-lock). If
-// the display server still finds the number taken (a server outside rsm
-// started in between), the session fails with that server's error and the
+// taken. If the display server still finds the number taken (a server outside
+// rsm started in between), the session fails with that server's error and the
 // number stays reserved until release().
+//
+// What "taken" means, without opening anything a user can plant (the rule in
+// docs/design-notes.md, "Paths a user can influence"): a socket listening on
+// /tmp/.X11-unix/X<n> or the abstract @/tmp/.X11-unix/X<n>, as the kernel
+// lists it in /proc/net/unix, or anything at all at /tmp/.X11-unix/X<n>
+// (lstat, never open: it may be a FIFO or a symlink). Lock files
+// (/tmp/.X<n>-lock) play no part: the servers rsm starts take -displayfd and
+// create none here, and a root process must not open what any user can put
+// in /tmp.
 #pragma once
 
 #include <functional>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <sys/types.h>
 
 namespace rsm::session {
 
-// True when the system shows display n as taken (socket or lock file exists).
-bool x_display_in_use(unsigned n);
-// The same under another directory than /tmp (for tests): true when
-// tmp_dir/.X11-unix/X<n> or tmp_dir/.X<n>-lock exists in any form (a dangling
-// symlink counts) or cannot be checked (say, EACCES), so doubt means taken.
-bool x_display_in_use_under(const std::string& tmp_dir, unsigned n);
+// The display numbers with a listening socket (flag __SO_ACCEPTCON) named
+// /tmp/.X11-unix/X<n> or @/tmp/.X11-unix/X<n> in a /proc/net/unix text.
+// Other sockets, other names and malformed lines are ignored.
+std::set<unsigned> x_displays_listening(std::string_view proc_net_unix);
+// The same from the running system's /proc/net/unix (empty if unreadable).
+std::set<unsigned> x_displays_listening();
 
-// An X server killed outright leaves its socket /tmp/.X11-unix/X<n> (and,
-// when it took one, its lock file /tmp/.X<n>-lock; servers started with
-// -displayfd take none) behind, and the number would stay "in use" until
-// reboot. Removes them when they are stale: a lock naming a process that no
-// longer exists, or, without a lock, a socket nobody listens on
-// (ECONNREFUSED). Returns true if it removed anything. A live owner, or a
-// lock that does not hold a plain pid, leaves everything alone.
-bool remove_stale_x_display(unsigned n);
-bool remove_stale_x_display_under(const std::string& tmp_dir, unsigned n);
+// True when display n is taken: listening per /proc/net/unix, or
+// /tmp/.X11-unix/X<n> exists in any form (a dangling symlink counts) or cannot
+// be checked (say, EACCES), so doubt means taken.
+bool x_display_in_use(unsigned n);
+// The parts of it, for tests: an entry under tmp_dir/.X11-unix, or n in
+// `listening`.
+bool x_display_in_use_under(const std::string& tmp_dir, unsigned n, const std::set<unsigned>& listening = {});
+
+// An X server killed outright leaves its socket file /tmp/.X11-unix/X<n>
+// behind, and the number would stay "in use" until reboot. Removes it when it
+// is stale: a socket (not followed: fstatat AT_SYMLINK_NOFOLLOW on an
+// O_NOFOLLOW directory fd, then unlinkat) owned by `owner` (the session's
+// user, as whom the server ran) that nobody listens on (per /proc/net/unix:
+// rsm never connects to it). Anything else, a live listener, another owner,
+// another file type, or a /tmp/.X11-unix not owned by root, is left alone.
+// Returns true if it removed the socket.
+bool remove_stale_x_display(unsigned n, uid_t owner);
+bool remove_stale_x_display_under(const std::string& tmp_dir, unsigned n, uid_t owner,
+                                  const std::set<unsigned>& listening, std::optional<uid_t> dir_owner);
 
 class DisplayAllocator {
 public:

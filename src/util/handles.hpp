@@ -14,7 +14,15 @@ struct Deleter {
     void operator()(T* p) const noexcept { Fn(p); }
 };
 
-using BusPtr = std::unique_ptr<sd_bus, Deleter<sd_bus_flush_close_unref>>;
+// Closes without flushing: sd_bus_flush() waits without bound for the peer
+// to read, and a peer that never reads would stop the caller's loop. Where
+// queued messages matter, drain them asynchronously first (the manager's
+// gateway connections: BusDrain in daemons/rsm-manager/gateway_server.cpp;
+// the executor's control channel), then drop the pointer.
+using BusPtr = std::unique_ptr<sd_bus, Deleter<sd_bus_close_unref>>;
+// For the system bus only: dbus-daemon always reads, so a flush on the way
+// out is bounded and keeps the last replies of an exiting daemon.
+using SystemBusPtr = std::unique_ptr<sd_bus, Deleter<sd_bus_flush_close_unref>>;
 using MessagePtr = std::unique_ptr<sd_bus_message, Deleter<sd_bus_message_unref>>;
 using SlotPtr = std::unique_ptr<sd_bus_slot, Deleter<sd_bus_slot_unref>>;
 using EventPtr = std::unique_ptr<sd_event, Deleter<sd_event_unref>>;

@@ -30,13 +30,17 @@ MANAGER = os.path.join(BUILD_ROOT, "daemons/rsm-manager/rsm-manager")
 EXECUTOR = os.path.join(BUILD_ROOT, "daemons/rsm-session/rsm-session")
 
 # A configuration for running as root on the host: root may log in by peer
-# credentials (the tests run as root) and PAM uses the "other" service,
-# since /etc/pam.d/rsm is only installed inside the system tier's container.
+# credentials (the tests run as root; peer-credential login is off by
+# default), nobody too (its shell is nologin), and PAM uses the "other"
+# service, since /etc/pam.d/rsm is only installed inside the system tier's
+# container.
 DEFAULT_CONFIG = """
 [gateway]
 login_timeout = 30
 [access]
 allow_root = true
+allow_peer_credentials = true
+allow_any_shell = true
 [pam]
 service = "other"
 """

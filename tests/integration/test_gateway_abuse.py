@@ -27,6 +27,7 @@ login_timeout = 3
 max_unauthenticated = 64
 [access]
 allow_root = true
+allow_peer_credentials = true
 [pam]
 service = "other"
 """
@@ -51,7 +52,7 @@ service = "other"
         gw = self.gateway(self.connect())
         uid, user = gw.LoginWithCredentials(timeout=20)
         self.assertEqual(str(user), "root")
-        self.assertIn("dropping the oldest idle one", self.read_log())
+        self.assertIn("dropping the oldest one of the peer holding most", self.read_log())
         for s in idle:
             s.close()
         del gw

@@ -119,6 +119,8 @@ class GatewayLoginTest(ManagerTestCase):
 class AccessRulesTest(ManagerTestCase):
     """Default access rules: root may not log in, even by peer credentials."""
     config = """
+[access]
+allow_peer_credentials = true
 [pam]
 service = "other"
 """
@@ -134,6 +136,8 @@ class RetriesTest(ManagerTestCase):
     config = """
 [gateway]
 max_login_attempts = 2
+[access]
+allow_peer_credentials = true
 [pam]
 service = "other"
 """

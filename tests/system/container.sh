@@ -27,7 +27,44 @@ CT_LEADER=${CT_LEADER:-}
 CT_BOOT_TIMEOUT=${CT_BOOT_TIMEOUT:-90}
 CT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
+# Host services a test container never needs: they would fight the host's own
+# instances for ports (postgresql on 5432 never finishes starting, and the
+# boot never ends) or listen where the tests put rsm's daemons.
+CT_MASK_UNITS=${CT_MASK_UNITS:-"postgresql.service postgresql@.service xrdp.service xrdp-sesman.service
+    ssh.service ssh.socket x2gobroker-daemon.service x2gobroker-authservice.service
+    x2gobroker-loadchecker.service x2gocleansessions.service apache2.service nginx.service"}
+
 ct_comment() { sed -e 's/^/# /'; }
+
+# The cgroup hierarchies a container's systemd uses: the unified (v2) one and,
+# on a hybrid host, the named v1 "systemd" one. On a host whose PID 1 is not
+# systemd every shell sits in the root cgroup, and nspawn --keep-unit puts
+# each container in <own cgroup>/payload: two containers booted at once would
+# share one and see each other's processes in their units. Each container
+# therefore starts from a cgroup of its own, $hierarchy/$CT_NAME.
+ct_cgroup_dirs() {
+    findmnt -rn -t cgroup2 -o TARGET | head -1
+    findmnt -rn -t cgroup -o TARGET,OPTIONS | awk '$2 ~ /(^|,)name=systemd(,|$)/ {print $1; exit}'
+}
+
+ct_cgroup_enter() { # PID
+    local h
+    while IFS= read -r h; do
+        [[ -n $h ]] || continue
+        mkdir -p -- "$h/$CT_NAME" || return 1
+        echo "$1" >"$h/$CT_NAME/cgroup.procs" || return 1
+    done < <(ct_cgroup_dirs)
+}
+
+ct_cgroup_remove() {
+    local h
+    [[ -n $CT_NAME ]] || return 0
+    while IFS= read -r h; do
+        [[ -n $h && -d $h/$CT_NAME ]] || continue
+        # Depth first: the container's systemd made sub-cgroups in there.
+        find "$h/$CT_NAME" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done < <(ct_cgroup_dirs)
+}
 ct_log() { printf '# %s\n' "$*"; }
 
 # Refuse to touch anything unless CT_ROOT is our overlay mount (never "/").
@@ -81,9 +118,16 @@ ct_boot() {
 
     ct_log "ct: booting $CT_NAME from / over $CT_ROOT"
     # setsid + own log + no stdin: nspawn must not hold the caller's stdout.
-    setsid systemd-nspawn -D "$CT_ROOT" -M "$CT_NAME" --register=no --keep-unit \
-        --console=pipe ${CT_NSPAWN_EXTRA_ARGS:-} -b \
-        >"$CT_STATE/nspawn.log" 2>&1 </dev/null &
+    # The subshell moves itself into a cgroup of its own before it becomes
+    # nspawn (see ct_cgroup_dirs); arguments after -b go to the container's
+    # systemd: mask the host's services the tests never need.
+    local masks=() u
+    for u in $CT_MASK_UNITS; do masks+=("systemd.mask=$u"); done
+    (
+        ct_cgroup_enter "$BASHPID" || exit 1
+        exec setsid systemd-nspawn -D "$CT_ROOT" -M "$CT_NAME" --register=no --keep-unit \
+            --console=pipe ${CT_NSPAWN_EXTRA_ARGS:-} -b "${masks[@]}"
+    ) >"$CT_STATE/nspawn.log" 2>&1 </dev/null &
     CT_NSPAWN=$!
 
     local deadline=$((SECONDS + CT_BOOT_TIMEOUT)) state=""
@@ -118,7 +162,15 @@ ct_boot() {
         return 1
     fi
     if [[ $state == degraded ]]; then
-        ct_exec systemctl --failed --no-pager --plain 2>&1 | ct_comment
+        # Degraded is accepted only for units that are not ours.
+        local failed
+        failed=$(ct_exec systemctl list-units --failed --no-legend --plain 2>/dev/null | awk '{print $1}')
+        ct_log "ct: degraded; failed units: $(echo $failed)"
+        if grep -q '^rsm' <<<"$failed"; then
+            ct_log "ct: one of rsm's units failed during boot"
+            ct_exec journalctl -b --no-pager -o short-precise -u 'rsm*' 2>&1 | ct_comment
+            return 1
+        fi
     fi
     return 0
 }
@@ -158,6 +210,12 @@ ct_install() {
         ct_log "ct: copying into the container failed:"; ct_comment <"$CT_STATE/install.log"; return 1
     fi
     ct_exec systemctl daemon-reload || { ct_log "ct: daemon-reload failed"; return 1; }
+    # rsm is installed after boot, when systemd-sysusers has run: create its
+    # system users and groups (rsm-gateway) now, as a package's postinst would.
+    while IFS= read -r f; do
+        ct_log "ct: systemd-sysusers /$f"
+        ct_exec systemd-sysusers "/$f" 2>&1 | ct_comment
+    done < <(cd "$destdir" && find . -path '*/sysusers.d/*.conf' -printf '%P\n')
     while IFS= read -r f; do
         ct_log "ct: systemd-tmpfiles --create /$f"
         ct_exec systemd-tmpfiles --create "/$f" 2>&1 | ct_comment
@@ -221,6 +279,7 @@ ct_teardown() {
         wait "$CT_NSPAWN" 2>/dev/null || true
     fi
     CT_NSPAWN="" CT_LEADER=""
+    ct_cgroup_remove
     if [[ -n $CT_STATE && $CT_STATE == /tmp/rsm-ct.* ]]; then
         for i in 1 2 3 4 5; do
             mountpoint -q -- "$CT_ROOT" || break

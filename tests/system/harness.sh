@@ -10,7 +10,9 @@
 #
 # Used by tests/system/meson.build (one meson test per scenario, protocol tap).
 # By hand:  tests/system/harness.sh build tests/system/scenarios/boot.sh
-# Env: RSM_SYSTEST_KEEP_JOURNAL=1 prints the journal even on success.
+# Env: RSM_SYSTEST_KEEP_JOURNAL=1 prints the journal even on success;
+# RSM_SYSTEST_ONLY=WORD is passed to the scenario (scenarios that have
+# several check modules run only those whose name contains WORD).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=container.sh
@@ -64,6 +66,7 @@ echo "# running $name inside $CT_NAME"
 # In the background + wait, so that INT/TERM run the teardown at once.
 (
     ct_exec RSM_SYSTEST_LIB=/var/lib/rsm-systest/lib.sh RSM_SOURCE_ROOT="$source_root" \
+        RSM_SYSTEST_ONLY="${RSM_SYSTEST_ONLY:-}" \
         timeout --kill-after=10 "${RSM_SYSTEST_TIMEOUT:-240}" \
         bash "/var/lib/rsm-systest/$name" </dev/null 2>&1 | tee "$out"
     exit "${PIPESTATUS[0]}"

@@ -1,9 +1,11 @@
 // Tests for src/session/display_allocator: lowest free number, skipping
-// reserved and probed-busy ones, exhaustion, release, and the real probe
-// against a scratch directory.
+// reserved and probed-busy ones, exhaustion, release, the /proc/net/unix
+// parser, and the real probe and stale-socket cleanup in a scratch directory.
 #include <catch2/catch.hpp>
 
+#include <cstddef>
 #include <cstdio>
+#include <sys/stat.h>
 #include <filesystem>
 #include <set>
 #include <sys/socket.h>
@@ -88,73 +90,72 @@ TEST_CASE("display allocator: ranges", "[display]") {
     CHECK(unprobed.allocate() == 1u);
 }
 
-TEST_CASE("display allocator: the X probe sees sockets, lock files and dangling links", "[display]") {
+TEST_CASE("display allocator: the X probe sees socket files and dangling links, never lock files", "[display]") {
     rsm::test::TempDir tmp;
     const std::string dir = tmp.path().string();
     CHECK_FALSE(rsm::session::x_display_in_use_under(dir, 5));  // not even .X11-unix exists
     tmp.write(".X11-unix/X5", "");
-    tmp.write(".X6-lock", "      1234\n");
+    // A lock file (here a FIFO nobody writes to) plays no part and is never opened.
+    REQUIRE(mkfifo((tmp.path() / ".X6-lock").c_str(), 0644) == 0);
     std::filesystem::create_symlink(tmp.path() / "gone", tmp.path() / ".X11-unix" / "X7");
     CHECK(rsm::session::x_display_in_use_under(dir, 5));
-    CHECK(rsm::session::x_display_in_use_under(dir, 6));
+    CHECK_FALSE(rsm::session::x_display_in_use_under(dir, 6));
     CHECK(rsm::session::x_display_in_use_under(dir, 7));
     CHECK_FALSE(rsm::session::x_display_in_use_under(dir, 8));
     CHECK_FALSE(rsm::session::x_display_in_use_under(dir, 50));  // X5 is not X50
+    // A listener the kernel lists (an abstract socket has no file).
+    CHECK(rsm::session::x_display_in_use_under(dir, 8, {8}));
 
     // A .X11-unix that is a file: nothing can be under it.
     rsm::test::TempDir other;
     other.write(".X11-unix", "");
     CHECK_FALSE(rsm::session::x_display_in_use_under(other.path().string(), 5));
 
-    DisplayAllocator a{5, 9, [&](unsigned n) { return rsm::session::x_display_in_use_under(dir, n); }};
-    CHECK(a.allocate() == 8u);
+    DisplayAllocator a{5, 9, [&](unsigned n) { return rsm::session::x_display_in_use_under(dir, n, {8}); }};
+    CHECK(a.allocate() == 6u);
+    CHECK(a.allocate() == 9u);
 }
 
-namespace {
-
-// The pid of a process that has exited and been reaped: nobody owns it now
-// (pids are not reused that fast on an idle test machine).
-pid_t dead_pid() {
-    const pid_t pid = fork();
-    if (pid == 0) _exit(0);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return pid;
+TEST_CASE("display allocator: listening X sockets from /proc/net/unix", "[display]") {
+    const std::string text =
+        "Num       RefCount Protocol Flags    Type St Inode Path\n"
+        // listening, by file and by abstract name
+        "0000000000000000: 00000002 00000000 00010000 0001 01 20001 /tmp/.X11-unix/X10\n"
+        "0000000000000000: 00000002 00000000 00010000 0001 01 20002 @/tmp/.X11-unix/X11\n"
+        // an accepted connection of a listener (same name, not listening)
+        "0000000000000000: 00000003 00000000 00000000 0001 03 20003 /tmp/.X11-unix/X12\n"
+        // a bound socket that never listened, and a client without a name
+        "0000000000000000: 00000002 00000000 00000000 0001 01 20004 /tmp/.X11-unix/X13\n"
+        "0000000000000000: 00000003 00000000 00000000 0001 03 20005\n"
+        // other names
+        "0000000000000000: 00000002 00000000 00010000 0001 01 20006 /run/dbus/system_bus_socket\n"
+        "0000000000000000: 00000002 00000000 00010000 0001 01 20007 /tmp/.X11-unix/X14-evil\n"
+        "0000000000000000: 00000002 00000000 00010000 0001 01 20008 /tmp/.X11-unix/X015\n"
+        "0000000000000000: 00000002 00000000 00010000 0001 01 20009 /home/m/tmp/.X11-unix/X16\n"
+        "0000000000000000: 00000002 00000000 00010000 0001 01 20010 /tmp/.X11-unix/X\n"
+        // malformed lines
+        "garbage\n"
+        "0000000000000000: 00000002 00000000 zz010000 0001 01 20011 /tmp/.X11-unix/X17\n"
+        // the last line without a newline
+        "0000000000000000: 00000002 00000000 00010000 0005 01 20012 /tmp/.X11-unix/X4294967295";
+    CHECK(rsm::session::x_displays_listening(text) == std::set<unsigned>{10, 11, 4294967295u});
+    CHECK(rsm::session::x_displays_listening("").empty());
 }
 
-std::string lock_text(pid_t pid) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%10d\n", static_cast<int>(pid));
-    return buf;
-}
-
-}  // namespace
-
-TEST_CASE("stale X display: lock and socket of a dead server are removed", "[display]") {
-    rsm::test::TempDir tmp;
-    tmp.write(".X12-lock", lock_text(dead_pid()));
-    tmp.write(".X11-unix/X12", "");
-    CHECK(rsm::session::remove_stale_x_display_under(tmp.path().string(), 12));
-    CHECK_FALSE(std::filesystem::exists(tmp.path() / ".X12-lock"));
-    CHECK_FALSE(std::filesystem::exists(tmp.path() / ".X11-unix/X12"));
-    CHECK_FALSE(rsm::session::x_display_in_use_under(tmp.path().string(), 12));
-}
-
-TEST_CASE("stale X display: a live owner, garbage or no lock leaves everything alone", "[display]") {
-    rsm::test::TempDir tmp;
-    tmp.write(".X13-lock", lock_text(getpid()));
-    tmp.write(".X11-unix/X13", "");
-    CHECK_FALSE(rsm::session::remove_stale_x_display_under(tmp.path().string(), 13));
-    CHECK(std::filesystem::exists(tmp.path() / ".X13-lock"));
-    CHECK(std::filesystem::exists(tmp.path() / ".X11-unix/X13"));
-
-    tmp.write(".X14-lock", "not a pid\n");
-    CHECK_FALSE(rsm::session::remove_stale_x_display_under(tmp.path().string(), 14));
-    CHECK(std::filesystem::exists(tmp.path() / ".X14-lock"));
-
-    tmp.write(".X11-unix/X15", "not a socket");
-    CHECK_FALSE(rsm::session::remove_stale_x_display_under(tmp.path().string(), 15));
-    CHECK(std::filesystem::exists(tmp.path() / ".X11-unix/X15"));
+TEST_CASE("display allocator: the system's /proc/net/unix shows a listener of this process", "[display]") {
+    // Abstract names are per network namespace: one nobody else uses.
+    const unsigned n = 900000u + static_cast<unsigned>(getpid()) % 90000u;
+    const std::string name = "/tmp/.X11-unix/X" + std::to_string(n);
+    rsm::UniqueFd s{socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    name.copy(sa.sun_path + 1, name.size());  // abstract: leading NUL
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+    REQUIRE(bind(s.get(), reinterpret_cast<const sockaddr*>(&sa), len) == 0);
+    CHECK_FALSE(rsm::session::x_displays_listening().count(n));  // bound, not listening
+    REQUIRE(listen(s.get(), 1) == 0);
+    CHECK(rsm::session::x_displays_listening().count(n));
+    CHECK(rsm::session::x_display_in_use(n));
 }
 
 namespace {
@@ -172,14 +173,34 @@ rsm::UniqueFd bound_socket(const std::filesystem::path& path, bool listening) {
 
 }  // namespace
 
-TEST_CASE("stale X display: without a lock, only a socket nobody answers on is removed", "[display]") {
+TEST_CASE("stale X display: only the owner's socket nobody listens on is removed", "[display]") {
+    using rsm::session::remove_stale_x_display_under;
     rsm::test::TempDir tmp;
+    const std::string dir = tmp.path().string();
+    const uid_t me = geteuid();
     std::filesystem::create_directories(tmp.path() / ".X11-unix");
-    auto live = bound_socket(tmp.path() / ".X11-unix/X16", true);
-    CHECK_FALSE(rsm::session::remove_stale_x_display_under(tmp.path().string(), 16));
-    CHECK(std::filesystem::exists(tmp.path() / ".X11-unix/X16"));
 
     bound_socket(tmp.path() / ".X11-unix/X17", false);  // closed at once: the file stays, unanswered
-    CHECK(rsm::session::remove_stale_x_display_under(tmp.path().string(), 17));
+    CHECK_FALSE(remove_stale_x_display_under(dir, 17, me, {17}, me));  // listed as listening: alive
+    CHECK_FALSE(remove_stale_x_display_under(dir, 17, me + 1, {}, me));  // another user's
+    CHECK(std::filesystem::exists(tmp.path() / ".X11-unix/X17"));
+    CHECK(remove_stale_x_display_under(dir, 17, me, {}, me));
     CHECK_FALSE(std::filesystem::exists(tmp.path() / ".X11-unix/X17"));
+
+    // Not a socket (a FIFO, a symlink to one, a plain file): left alone, not opened.
+    REQUIRE(mkfifo((tmp.path() / ".X11-unix/X18").c_str(), 0644) == 0);
+    bound_socket(tmp.path() / "elsewhere", false);
+    std::filesystem::create_symlink(tmp.path() / "elsewhere", tmp.path() / ".X11-unix/X19");
+    tmp.write(".X11-unix/X20", "not a socket");
+    for (unsigned n : {18u, 19u, 20u}) CHECK_FALSE(remove_stale_x_display_under(dir, n, me, {}, me));
+    CHECK(std::filesystem::exists(tmp.path() / "elsewhere"));
+    CHECK(std::filesystem::exists(std::filesystem::symlink_status(tmp.path() / ".X11-unix/X19")));
+
+    // A .X11-unix that is not the expected owner's, or a symlink, is not touched.
+    bound_socket(tmp.path() / ".X11-unix/X21", false);
+    CHECK_FALSE(remove_stale_x_display_under(dir, 21, me, {}, me + 1));
+    rsm::test::TempDir other;
+    std::filesystem::create_directory_symlink(tmp.path() / ".X11-unix", other.path() / ".X11-unix");
+    CHECK_FALSE(remove_stale_x_display_under(other.path().string(), 21, me, {}, std::nullopt));
+    CHECK(std::filesystem::exists(tmp.path() / ".X11-unix/X21"));
 }

@@ -218,3 +218,94 @@ TEST_CASE("link_resync: write_resync_marker", "[link_resync]") {
         CHECK(rsm::bus::write_resync_marker(a.get(), 100ms) == -ETIMEDOUT);
     }
 }
+
+// --- the incremental reader the manager uses from its event loop
+
+TEST_CASE("link_resync: ResyncReader never blocks and keeps its place", "[link_resync]") {
+    auto [a, b] = socket_pair();
+    rsm::bus::ResyncReader reader;
+    // Nothing there yet: 0 at once, even on a blocking socket.
+    REQUIRE((::fcntl(b.get(), F_GETFL) & O_NONBLOCK) == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(reader.feed(b.get()) == 0);
+    CHECK(std::chrono::steady_clock::now() - t0 < 500ms);
+    // The marker in pieces, one feed each: the state survives between calls.
+    write_all(a.get(), "stale" + marker.substr(0, 3));
+    CHECK(reader.feed(b.get()) == 0);
+    write_all(a.get(), marker.substr(3, 10));
+    CHECK(reader.feed(b.get()) == 0);
+    CHECK_FALSE(reader.done());
+    write_all(a.get(), marker.substr(13) + "BEGIN");
+    CHECK(reader.feed(b.get()) == 1);
+    CHECK(reader.done());
+    CHECK(reader.consumed() == 5 + marker.size());
+    // Done: nothing more is read, the new connection's bytes stay.
+    CHECK(reader.feed(b.get()) == 1);
+    CHECK(read_available(b.get()) == "BEGIN");
+}
+
+TEST_CASE("link_resync: ResyncReader reads at most its budget per call", "[link_resync]") {
+    auto [a, b] = socket_pair();
+    const std::string stale(100'000, 'l');
+    std::thread writer([fd = a.get(), &stale] { write_all(fd, stale + marker + "after"); });
+    rsm::bus::ResyncReader reader;
+    int r = 0, calls = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while ((r = reader.feed(b.get(), 4096)) == 0 && std::chrono::steady_clock::now() < deadline) {
+        ++calls;
+        CHECK(reader.consumed() <= static_cast<std::size_t>(calls) * 4096);
+        pollfd p{b.get(), POLLIN, 0};
+        ::poll(&p, 1, 100);
+    }
+    writer.join();
+    CHECK(r == 1);
+    CHECK(calls >= 100'000 / 4096);
+    CHECK(read_available(b.get()) == "after");
+}
+
+TEST_CASE("link_resync: ResyncReader reports EOF before the marker", "[link_resync]") {
+    auto [a, b] = socket_pair();
+    write_all(a.get(), "stale" + marker.substr(0, 4));
+    rsm::bus::ResyncReader reader;
+    CHECK(reader.feed(b.get()) == 0);
+    a.reset();
+    CHECK(reader.feed(b.get()) == -ECONNRESET);
+    CHECK_FALSE(reader.done());
+}
+
+TEST_CASE("link_resync: a fresh handshake at the start counts as resynchronised", "[link_resync]") {
+    const std::string auth = std::string("\0AUTH EXTERNAL 30\r\n", 19) + "NEGOTIATE_UNIX_FD\r\nBEGIN\r\n";
+    SECTION("whole: nothing is consumed") {
+        auto [a, b] = socket_pair();
+        write_all(a.get(), auth);
+        rsm::bus::ResyncReader reader;
+        CHECK(reader.feed(b.get()) == 1);
+        CHECK(reader.consumed() == 0);
+        CHECK(read_available(b.get()) == auth);
+    }
+    SECTION("only a whole line counts (sd-bus writes it in one piece)") {
+        auto [a, b] = socket_pair();
+        write_all(a.get(), auth.substr(0, 9));
+        rsm::bus::ResyncReader reader;
+        CHECK(reader.feed(b.get()) == 0);  // stale: consumed
+        write_all(a.get(), auth.substr(9) + marker + "after");
+        CHECK(reader.feed(b.get()) == 1);
+        CHECK(read_available(b.get()) == "after");
+    }
+    SECTION("after stale bytes only the marker counts") {
+        auto [a, b] = socket_pair();
+        write_all(a.get(), "stale" + auth);
+        rsm::bus::ResyncReader reader;
+        CHECK(reader.feed(b.get()) == 0);
+        write_all(a.get(), marker + "after");
+        CHECK(reader.feed(b.get()) == 1);
+        CHECK(read_available(b.get()) == "after");
+    }
+    SECTION("something else that starts with NUL is stale") {
+        auto [a, b] = socket_pair();
+        write_all(a.get(), std::string("\0AUTH EXTERNAL \r\n", 17) + marker + "x");
+        rsm::bus::ResyncReader reader;
+        CHECK(reader.feed(b.get()) == 1);
+        CHECK(read_available(b.get()) == "x");
+    }
+}

@@ -72,11 +72,15 @@ TEST_CASE("service names", "[pam]") {
     CHECK_FALSE(pam::valid_service_name(std::string(65, 'a')));
 }
 
-TEST_CASE("wipe empties strings", "[pam]") {
-    std::string s = "secret";
-    pam::wipe(s);
-    CHECK(s.empty());
-    std::vector<std::string> v{"a", "b"};
-    pam::wipe(v);
-    CHECK(v.empty());
+
+TEST_CASE("disable_fail_delay installs a PAM_FAIL_DELAY function", "[pam]") {
+    // No module runs: pam_start only reads the stack (/etc/pam.d/other).
+    pam::Handle h{"other", "nobody", nullptr};
+    const void* before = nullptr;
+    REQUIRE(pam_get_item(h.get(), PAM_FAIL_DELAY, &before) == PAM_SUCCESS);
+    CHECK(before == nullptr);
+    REQUIRE(h.disable_fail_delay() == PAM_SUCCESS);
+    const void* after = nullptr;
+    REQUIRE(pam_get_item(h.get(), PAM_FAIL_DELAY, &after) == PAM_SUCCESS);
+    CHECK(after != nullptr);
 }

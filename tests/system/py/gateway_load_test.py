@@ -56,8 +56,8 @@ class IdleConnectionsTest(unittest.TestCase):
         finally:
             for s in idle:
                 s.close()
-        out = gw.wait_journal("dropping the oldest idle one", "-t", "rsm-manager", "-b")
-        self.assertIn("dropping the oldest idle one", out)
+        out = gw.wait_journal("dropping the oldest one of the peer holding most", "-t", "rsm-manager", "-b")
+        self.assertIn("dropping the oldest one of the peer holding most", out)
 
 
 class ManagerHealthTest(unittest.TestCase):

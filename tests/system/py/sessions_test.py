@@ -146,13 +146,16 @@ class XvfbTest(SessionTest):
         self.assertEqual(details["protocol"], "x11")
         self.assertEqual(details["xauth_name"], "MIT-MAGIC-COOKIE-1")
         self.assertEqual(len(details["xauth_data"]), 16)
-        setup = sc.x11_handshake(fds["display"], details["xauth_name"], details["xauth_data"])
+        # A wrong cookie is refused by the server: the cookie is real.
+        bad = sc.x11_handshake(fds["display"], "MIT-MAGIC-COOKIE-1", b"\0" * 16)
+        self.assertFalse(bad.success)
+        # A second connect takes over (the first display connection is cut:
+        # done in this order, so that cutting a client that was the X
+        # server's only one does not make Xvfb reset under the second).
+        fds2, details = sc.connect_session(g, sid)
+        setup = sc.x11_handshake(fds2["display"], details["xauth_name"], details["xauth_data"])
         self.assertTrue(setup.success, setup.reason)
         self.assertEqual((setup.width, setup.height), (800, 600))
-        # A wrong cookie is refused by the server: the cookie is real.
-        fds2, _ = sc.connect_session(g, sid)
-        bad = sc.x11_handshake(fds2["display"], "MIT-MAGIC-COOKIE-1", b"\0" * 16)
-        self.assertFalse(bad.success)
 
 
 class PolicyAndLimitsTest(SessionTest):
@@ -376,8 +379,8 @@ class ManagerCrashTest(SessionTest):
 class ManagerStopTest(SessionTest):
     """systemctl stop rsm-manager.service makes systemd drop the fd store, so
     the executors' links reach EOF: they re-announce their sessions on
-    /run/rsm/executor.sock, which starts the manager again. With the sockets
-    stopped too there is nobody to announce to, and the sessions end."""
+    /run/rsm/executor.sock, which starts the manager again. (Longer outages,
+    with the sockets stopped too, and crash loops: outage_test.py.)"""
 
     SOCKETS = ("rsm-manager.socket", "rsm-manager-executor.socket")
     SERVICE = "rsm-manager.service"
@@ -460,34 +463,6 @@ class ManagerStopTest(SessionTest):
         self.assertEqual(pids("alice", "Xvnc"), xvnc)
         self.assertEqual(ctl.call("GetSession")["session_id"], ids[1])
         ctl.close()
-
-    def test_stop_with_the_sockets_ends_the_sessions(self):
-        g, ids, ctl = self.two_sessions()
-        records = {sid: record(sid) for sid in ids}
-        executors = [int(records[sid]["EXECUTOR_PID"]) for sid in ids]
-        r = run("systemctl", "stop", *self.SOCKETS, self.SERVICE)
-        self.assertEqual(r.returncode, 0, r.stderr)
-
-        # Nothing to re-announce to: each executor ends its session cleanly.
-        name, args = ctl.wait_signal("SessionEnding", timeout=30)
-        self.assertIn("manager", args[0])
-        wait(lambda: all(scope_gone(sid) for sid in ids), 30, "the scopes to go")
-        wait(lambda: not pids("alice", "Xvnc") and not pids("alice", "xterm"), 30, "the user processes to go")
-        wait(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in executors), 30, "the executors to exit")
-        self.assertTrue(gw.wait_journal("no manager listens on /run/rsm/executor.sock", "--since", self.since,
-                                        "-o", "cat"))
-        self.assertEqual(unit_prop(self.SERVICE, "ActiveState"), "inactive",
-                         "nothing started the manager, which stopped cleanly:\n"
-                         + gw.journal("-u", self.SERVICE, "-n", "40", "-o", "short-precise"))
-
-        # The next manager finds the records without a live executor and
-        # removes them; the sessions are gone for good.
-        r = run("systemctl", "start", *self.SOCKETS)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        g2 = login("alice")
-        self.assertEqual(sessions(g2), {})
-        wait(lambda: all(record(sid) is None for sid in ids), 10, "the stale records to go")
-        self.assertFalse(os.path.exists(f"/run/rsm/user/{records[ids[0]]['UID']}/vnc-{ids[0]}"))
 
 
 class WithoutPamSystemdTest(SessionTest):

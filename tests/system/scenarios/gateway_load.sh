@@ -6,6 +6,9 @@ source "$RSM_SYSTEST_LIB"
 set -e
 {
     make_user alice
+    # alice's valid login under load is by peer credentials (off by default).
+    mkdir -p /etc/rsm/rsm.toml.d
+    printf '[access]\nallow_peer_credentials = true\n' >/etc/rsm/rsm.toml.d/50-systest.toml
     systemctl enable --now rsm-manager.socket
 } >/dev/null 2>&1 || { echo "1..1"; echo "not ok 1 - scenario setup"; exit 1; }
 set +e

@@ -18,6 +18,8 @@ set -e
 max_login_attempts = 3
 [access]
 allowed_groups = ["remote"]
+# The peer-credential checks need it (off by default).
+allow_peer_credentials = true
 [throttle]
 max_failures = 4
 window = 300

@@ -32,6 +32,9 @@ SH
 max_sessions_per_user = 4
 reconnect_script = "/usr/local/bin/rsm-test-reconnect"
 reconnect_policy = "UBD"
+[access]
+# One check logs in by peer credentials (off by default).
+allow_peer_credentials = true
 TOML
     systemctl enable --now rsm-manager.socket
 } >/dev/null 2>&1 || { echo "1..1"; echo "not ok 1 - scenario setup"; exit 1; }
