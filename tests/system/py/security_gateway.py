@@ -47,19 +47,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def set_dropin(text):
-    if text is None:
-        if os.path.exists(DROPIN):
-            os.unlink(DROPIN)
-    else:
-        os.makedirs(os.path.dirname(DROPIN), exist_ok=True)
-        with open(DROPIN, "w") as f:
-            f.write(text)
-    units = ("rsm-manager.service", "rsm-manager.socket", "rsm-manager-executor.socket")
-    systest.run("systemctl", "reset-failed", *units)
-    r = systest.run("systemctl", "start", *units[1:])
-    assert r.returncode == 0, r.stderr
-    r = systest.run("systemctl", "restart", units[0])
-    assert r.returncode == 0, r.stderr
+    systest.write_dropin(DROPIN, text)
+    systest.restart_manager()
 
 
 def uid_of(user):

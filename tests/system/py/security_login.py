@@ -42,21 +42,8 @@ def client():
 
 
 def set_dropin(text):
-    if text is None:
-        if os.path.exists(DROPIN):
-            os.unlink(DROPIN)
-    else:
-        os.makedirs(os.path.dirname(DROPIN), exist_ok=True)
-        with open(DROPIN, "w") as f:
-            f.write(text)
-    # Every class restarts the manager twice: reset systemd's start rate
-    # limit first, or a fast run trips it and the sockets go down with it.
-    units = ("rsm-manager.service", "rsm-manager.socket", "rsm-manager-executor.socket")
-    systest.run("systemctl", "reset-failed", *units)
-    r = systest.run("systemctl", "start", *units[1:])
-    assert r.returncode == 0, r.stderr
-    r = systest.run("systemctl", "restart", units[0])
-    assert r.returncode == 0, r.stderr
+    systest.write_dropin(DROPIN, text)
+    systest.restart_manager()
 
 
 def password_login(user, password):

@@ -35,7 +35,7 @@ import dbus
 
 import gw
 import session_client as sc
-from systest import end_all, login, pids, record, run, unit_prop, wait
+from systest import end_all, login, pids, ping, record, run, unit_prop, wait
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ADDR = "192.0.2.99"
@@ -47,16 +47,6 @@ SYSTEM_BUS = "unix:path=/run/dbus/system_bus_socket"
 MAX_EXPOSURE = 9.4
 
 
-def ping(timeout=2):
-    """Peer.Ping on a new gateway connection; the seconds it took."""
-    start = time.monotonic()
-    conn = gw.connect()
-    try:
-        conn.call_blocking(gw.GATEWAY, gw.GATEWAY_PATH, "org.freedesktop.DBus.Peer", "Ping", "", [],
-                           timeout=timeout)
-    finally:
-        conn.close()
-    return time.monotonic() - start
 
 
 def main_pid():

@@ -40,7 +40,7 @@ import dbus
 
 import gw
 import session_client as sc
-from systest import end_all, login, pids, run, scope_gone, wait
+from systest import end_all, login, pids, ping, run, scope_gone, wait
 
 ATTACKER = "mallory"
 ADDR = "192.0.2.77"
@@ -123,17 +123,6 @@ TARGETS = {
 }
 
 
-def ping(timeout=2):
-    """Peer.Ping on a new gateway connection; the seconds it took (raises on
-    a timeout)."""
-    start = time.monotonic()
-    conn = gw.connect()
-    try:
-        conn.call_blocking(gw.GATEWAY, gw.GATEWAY_PATH, "org.freedesktop.DBus.Peer", "Ping", "", [],
-                           timeout=timeout)
-    finally:
-        conn.close()
-    return time.monotonic() - start
 
 
 def sha256(path):

@@ -2,6 +2,7 @@
 xorg_session_test, admin_bus_test): commands, polling, the session's scope,
 record and processes, and gateway logins that end their sessions."""
 
+import os
 import subprocess
 import time
 
@@ -30,6 +31,43 @@ def wait(cond, timeout=30, what="condition"):
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.1)
+
+
+def write_dropin(path, text):
+    """Writes the rsm.toml drop-in `path`, or removes it when text is None.
+    Applying it (reload or restart) is the caller's choice."""
+    if text is None:
+        if os.path.exists(path):
+            os.unlink(path)
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+
+
+def restart_manager():
+    """A fresh manager with the current configuration. Tests restart it often:
+    reset systemd's start rate limit first, or a fast run trips it and the
+    sockets go down with it."""
+    units = ("rsm-manager.service", "rsm-manager.socket", "rsm-manager-executor.socket")
+    run("systemctl", "reset-failed", *units)
+    r = run("systemctl", "start", *units[1:])
+    assert r.returncode == 0, r.stderr
+    r = run("systemctl", "restart", units[0])
+    assert r.returncode == 0, r.stderr
+
+
+def ping(timeout=2):
+    """Peer.Ping on a new gateway connection; the seconds it took, connecting
+    included (raises on a timeout)."""
+    start = time.monotonic()
+    conn = gw.connect()
+    try:
+        conn.call_blocking(gw.GATEWAY, gw.GATEWAY_PATH, "org.freedesktop.DBus.Peer", "Ping", "", [],
+                           timeout=timeout)
+    finally:
+        conn.close()
+    return time.monotonic() - start
 
 
 def unit_prop(unit, prop):
