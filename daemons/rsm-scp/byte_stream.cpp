@@ -25,7 +25,10 @@ void ByteStream::consume(std::size_t n) {
 bool ByteStream::write(std::span<const std::uint8_t> bytes) {
     if (closed_) return true;  // nobody to send to; drop silently
     output_.insert(output_.end(), bytes.begin(), bytes.end());
-    write_some();
+    // No on_drained from here: the caller is in the middle of its own work
+    // (a relay that has not yet consumed what it forwards would send it
+    // twice); the loop reports draining.
+    write_some(false);
     update();
     return output_.size() <= max_output;
 }
@@ -76,7 +79,7 @@ void ByteStream::read_some() {
     if (on_input) on_input();
 }
 
-void ByteStream::write_some() {
+void ByteStream::write_some(bool notify) {
     while (!closed_ && !output_.empty()) {
         const ssize_t n = ::send(fd_.get(), output_.data(), output_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0) {
@@ -85,13 +88,13 @@ void ByteStream::write_some() {
             return;
         }
         output_.erase(output_.begin(), output_.begin() + n);
-        if (output_.empty() && on_drained) on_drained();
+        if (output_.empty() && notify && on_drained) on_drained();
     }
 }
 
 int ByteStream::on_io(sd_event_source*, int, std::uint32_t revents, void* self) {
     auto* s = static_cast<ByteStream*>(self);
-    if (revents & EPOLLOUT) s->write_some();
+    if (revents & EPOLLOUT) s->write_some(true);
     if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
         if ((revents & EPOLLIN) == 0 || !s->input_full()) s->read_some();
         if ((revents & (EPOLLHUP | EPOLLERR)) && !(revents & EPOLLIN)) s->mark_closed();

@@ -31,7 +31,9 @@ public:
     // The peer shut down its sending side (TCP half-close) but may still
     // read: if set, called instead of on_closed, and writing goes on.
     std::function<void()> on_eof;
-    std::function<void()> on_drained; // the output buffer became empty
+    // The output buffer became empty by sending from the loop (never from
+    // inside write(): check pending_output() after it).
+    std::function<void()> on_drained;
 
     std::span<const std::uint8_t> input() const noexcept { return input_; }
     void consume(std::size_t n);
@@ -54,7 +56,7 @@ public:
 private:
     static int on_io(sd_event_source*, int, std::uint32_t revents, void* self);
     void read_some();
-    void write_some();
+    void write_some(bool notify);
     void mark_closed();
 
     UniqueFd fd_;

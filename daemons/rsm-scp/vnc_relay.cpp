@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <vector>
 
 #include "util/log.hpp"
 
@@ -198,9 +199,11 @@ void VncRelay::pump(ByteStream& from, ByteStream& to) {
     // Back-pressure: leave bytes in `from` (which then stops reading) while
     // `to` still has a full buffer to send.
     if (to.pending_output() >= ByteStream::max_output) return;
-    const std::size_t n = from.input().size();
-    to.write(from.input());
-    from.consume(n);
+    // Consumed before it is sent on: write() may end the relay (a closed
+    // peer), and nothing may ever see these bytes twice.
+    const std::vector<std::uint8_t> chunk(from.input().begin(), from.input().end());
+    from.consume(chunk.size());
+    to.write(chunk);
 }
 
 void VncRelay::end(const std::string& reason) {

@@ -12,11 +12,14 @@ for f in /usr/sbin/xrdp /usr/bin/xfreerdp /usr/bin/Xvfb /usr/bin/xwd; do
 done
 set -e
 {
-    for u in alice bob; do
+    # alice, bob: the RDP and SCP checks; carol: reconnect and manager
+    # crash; rdp01..rdp10: ten users logging in at once.
+    for u in alice bob carol rdp01 rdp02 rdp03 rdp04 rdp05 rdp06 rdp07 rdp08 rdp09 rdp10; do
         make_user $u
         # A desktop whose picture is known: a pure red xterm that covers
-        # most of the screen (the RDP check counts its colour).
-        printf '#!/bin/sh\nexec xterm -bg "#ff0000" -fg "#ff0000" -geometry 200x70+0+0\n' >/home/$u/.xsession
+        # most of the screen (the RDP check counts its colour) and, in its
+        # corner, a clock with a second hand (a picture that keeps changing).
+        printf '#!/bin/sh\nxclock -update 1 -geometry 120x120+0+0 &\nexec xterm -bg "#ff0000" -fg "#ff0000" -geometry 200x70+130+0\n' >/home/$u/.xsession
         chmod 755 /home/$u/.xsession; chown $u: /home/$u/.xsession
     done
     # xrdp: straight to the Xvnc section with the client's credentials (no
