@@ -20,6 +20,9 @@
 // from CallerCredentials, which holds a new sender's calls until the bus
 // daemon has answered (asynchronously) and then runs them: nothing here
 // waits on the bus.
+//
+// admin_bus.cpp holds the decisions (callers, visibility, polkit, actions);
+// admin_bus_dbus.cpp the objects, vtables and marshalling.
 #pragma once
 
 #include <chrono>
@@ -34,7 +37,7 @@
 
 #include "caller_credentials.hpp"
 #include "polkit_authorizer.hpp"
-#include "session_registry.hpp"
+#include "session_directory.hpp"
 #include "util/handles.hpp"
 
 namespace rsm::manager {
@@ -65,7 +68,11 @@ private:
     using SeeAct = std::function<int(sd_bus_message* call, bool sees_all)>;
     enum class Verb { terminate, disconnect };
 
-    // --- who is calling, what may they see
+    // Domain errors (thrown as BusError).
+    [[noreturn]] static void no_such_session(const std::string& id);
+    [[noreturn]] static void no_session_for_pid(uint32_t pid);
+
+    // --- who is calling, what may they see (admin_bus.cpp)
     uint32_t caller_uid(sd_bus_message* m) const;
     const session::Record& resolve(sd_bus_message* m, const std::string& id) const;
     bool has_list_grant(sd_bus_message* m);
@@ -78,13 +85,20 @@ private:
     int with_list_permission(sd_bus_message* m, uint32_t caller, SeeAct then);
     void finish_async(sd_bus_message* call, const Act& act);
 
+    // --- the actions behind the methods (admin_bus.cpp)
     int act_on_session(sd_bus_message* m, const std::string& id, Verb verb);
+    int reply_if_visible(sd_bus_message* m, uint32_t caller, const session::Record& r, std::function<void()> refuse);
+    int terminate_user(sd_bus_message* m, uint32_t uid);
+    int reload(sd_bus_message* m);
+    uint32_t visible_session_count(sd_bus_message* call);
+
+    // --- marshalling (admin_bus_dbus.cpp)
     int reply_sessions(sd_bus_message* call, std::optional<uint32_t> only_uid);
     int reply_path(sd_bus_message* call, const session::Record& r);
     void emit_session_properties(const std::string& id, const std::vector<const char*>& properties);
     void emit_nsessions();
 
-    // --- bus callbacks
+    // --- bus callbacks and vtables (admin_bus_dbus.cpp)
     static int on_name_acquired(sd_bus_message* reply, void* userdata, sd_bus_error* error);
     static int method_list_sessions(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int method_get_session(sd_bus_message* m, void* userdata, sd_bus_error* error);

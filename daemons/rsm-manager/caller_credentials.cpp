@@ -5,6 +5,7 @@
 #include <exception>
 #include <string_view>
 
+#include "bus/dict_reader.hpp"
 #include "bus/error.hpp"
 #include "util/log.hpp"
 
@@ -22,31 +23,19 @@ constexpr uint64_t lookup_timeout_usec = 10ULL * 1000 * 1000;
 // Reads GetConnectionCredentials' a{sv}: UnixUserID (required), ProcessID.
 int read_credentials(sd_bus_message* reply, CallerCredentials::Caller& out) {
     bool have_uid = false;
-    int r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-    while (r > 0) {
-        r = sd_bus_message_enter_container(reply, 'e', "sv");
-        if (r <= 0) break;
-        const char* key = nullptr;
-        r = sd_bus_message_read(reply, "s", &key);
-        if (r < 0) break;
-        const std::string_view k = key;
-        if (k == "UnixUserID" || k == "ProcessID") {
-            uint32_t value = 0;
-            r = sd_bus_message_read(reply, "v", "u", &value);
-            if (r < 0) break;
-            if (k == "UnixUserID") {
-                out.uid = value;
-                have_uid = true;
-            } else {
-                out.pid = value;
-            }
+    int r = bus::read_dict(reply, [&](std::string_view key, std::string_view) {
+        if (key != "UnixUserID" && key != "ProcessID") return sd_bus_message_skip(reply, "v");
+        uint32_t value = 0;
+        const int read = sd_bus_message_read(reply, "v", "u", &value);
+        if (read < 0) return read;
+        if (key == "UnixUserID") {
+            out.uid = value;
+            have_uid = true;
         } else {
-            r = sd_bus_message_skip(reply, "v");
-            if (r < 0) break;
+            out.pid = value;
         }
-        r = sd_bus_message_exit_container(reply);
-        if (r >= 0) r = 1;
-    }
+        return 0;
+    });
     if (r < 0) return r;
     return have_uid ? 0 : -ENODATA;
 }

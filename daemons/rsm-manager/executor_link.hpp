@@ -15,6 +15,7 @@
 #include "bus/quiet_attachment.hpp"
 #include "child_reaper.hpp"
 #include "config/config.hpp"
+#include "session/companion.hpp"
 #include "session/record.hpp"
 #include "util/fd.hpp"
 #include "util/handles.hpp"
@@ -64,6 +65,8 @@ struct StartSessionParams {
     unsigned display_number = 0;
     std::string display_socket, xauthority;
     std::vector<std::string> session_argv, reconnect_argv;
+    std::vector<std::string> display_env;                // "NAME=value" for the display server only
+    std::vector<session::CompanionCommand> companions;  // started once the display is ready
     std::string desktop;
     uint32_t width = 0, height = 0, depth = 0;
     std::string client_address, client_name;

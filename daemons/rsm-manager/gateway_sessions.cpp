@@ -6,8 +6,10 @@
 
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "bus/connection.hpp"
+#include "bus/dict_reader.hpp"
 #include "bus/error.hpp"
 #include "bus/names.hpp"
 #include "gateway_server.hpp"
@@ -29,21 +31,20 @@ namespace {
 // business too.
 template <class F>
 void read_options(sd_bus_message* m, F&& on_entry) {
-    if (sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
-        throw BusError(err::invalid_argument, "options: expected a{sv}");
-    for (;;) {
-        int r = sd_bus_message_enter_container(m, 'e', "sv");
-        if (r < 0) throw BusError(err::invalid_argument, "options: malformed entry");
-        if (r == 0) break;
-        const char* key = nullptr;
-        const char* contents = nullptr;
-        if (sd_bus_message_read_basic(m, 's', &key) < 0 || sd_bus_message_peek_type(m, nullptr, &contents) < 0 ||
-            !contents)
-            throw BusError(err::invalid_argument, "options: malformed entry");
-        on_entry(std::string(key), std::string(contents));
-        if (sd_bus_message_exit_container(m) < 0) throw BusError(err::invalid_argument, "options: malformed entry");
+    bus::DictFailure failure;
+    const int r = bus::read_dict(
+        m,
+        [&](std::string_view key, std::string_view contents) {
+            on_entry(std::string(key), std::string(contents));
+            return 0;
+        },
+        &failure);
+    if (r >= 0) return;
+    switch (failure.step) {
+    case bus::DictStep::dictionary: throw BusError(err::invalid_argument, "options: expected a{sv}");
+    case bus::DictStep::dictionary_end: throw BusError(err::invalid_argument, "options: malformed");
+    default: throw BusError(err::invalid_argument, "options: malformed entry");
     }
-    if (sd_bus_message_exit_container(m) < 0) throw BusError(err::invalid_argument, "options: malformed");
 }
 
 std::string option_string(sd_bus_message* m, const std::string& key, const std::string& type) {
@@ -58,6 +59,23 @@ uint32_t option_u32(sd_bus_message* m, const std::string& key, const std::string
     uint32_t v = 0;
     if (type != "u" || sd_bus_message_read(m, "v", "u", &v) < 0)
         throw BusError(err::invalid_argument, key + ": expected an unsigned integer (u), got '" + type + "'");
+    return v;
+}
+
+// Names (of [companion.*] tables): at most 8, each checked by the registry.
+std::vector<std::string> option_names(sd_bus_message* m, const std::string& key, const std::string& type) {
+    if (type != "as" || sd_bus_message_enter_container(m, 'v', "as") < 0)
+        throw BusError(err::invalid_argument, key + ": expected an array of strings (as), got '" + type + "'");
+    std::vector<std::string> v;
+    const char* s = nullptr;
+    int r;
+    if (sd_bus_message_enter_container(m, 'a', "s") < 0) throw BusError(err::invalid_argument, key + ": malformed");
+    while ((r = sd_bus_message_read(m, "s", &s)) > 0) {
+        if (v.size() >= 8 || std::strlen(s) > 64) throw BusError(err::invalid_argument, key + ": too many or too long");
+        v.emplace_back(s);
+    }
+    if (r < 0 || sd_bus_message_exit_container(m) < 0 || sd_bus_message_exit_container(m) < 0)
+        throw BusError(err::invalid_argument, key + ": malformed");
     return v;
 }
 
@@ -146,6 +164,7 @@ int GatewayConnection::method_create_session(sd_bus_message* m, void* userdata, 
             else if (key == "client_name") req.client_name = option_string(m, key, type);
             else if (key == "new") req.force_new = option_bool(m, key, type);
             else if (key == "session_id") req.session_id = option_string(m, key, type);
+            else if (key == "companions") req.companions = option_names(m, key, type);
             else throw BusError(err::invalid_argument, "options: unknown key " + protocol::quote_untrusted(key));
         });
         if (req.width < 64 || req.width > 16384 || req.height < 64 || req.height > 16384)

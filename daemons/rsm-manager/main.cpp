@@ -137,6 +137,7 @@ manager::SessionSettings session_settings(const config::Config& cfg, const Optio
     manager::SessionSettings s;
     s.session = cfg.session;
     s.displays = cfg.display;
+    s.companions = cfg.companion;
     s.pam_service = cfg.pam.service;
     s.access = cfg.access;
     s.executor_path = o.executor;

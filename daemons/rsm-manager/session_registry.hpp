@@ -1,68 +1,33 @@
 // The manager's one registry of desktop sessions: what the gateway socket
 // (org.rsm.Gateway1) and the system bus (org.rsm.Manager1) both see and act
-// on. Each entry is a session record (session/record.hpp) plus the live link to
-// its executor. Records are mirrored to /run/rsm/sessions/<id>.
+// on. Each entry (session_entry.hpp) is a session record (session/record.hpp)
+// plus the live link to its executor. Records are mirrored to
+// /run/rsm/sessions/<id>.
+//
+// Its files, one concept each: session_registry.cpp (entries, observers,
+// queries, connect), session_start.cpp (CreateSession), session_end.cpp
+// (terminate, sweep, bury), session_links.cpp (executor link events),
+// session_recovery.cpp (restart and re-announce), session_by_pid.cpp.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 #include <vector>
-
-#include "session/record.hpp"
-
-namespace rsm::manager {
-
-// Told about every change, after it happened (for org.rsm.Manager1 objects
-// and signals). Callbacks must not call back into the registry synchronously
-// to remove or add sessions.
-class SessionObserver {
-public:
-    virtual ~SessionObserver() = default;
-    virtual void session_added(const session::Record& r) = 0;
-    // The record changed; `changed` lists the Record fields by their record
-    // file KEY name ("STATE", "CONNECTED_USEC", ...).
-    virtual void session_changed(const session::Record& r, const std::vector<std::string>& changed) = 0;
-    virtual void session_removed(const session::Record& r) = 0;
-};
-
-// The operations the admin bus needs; implemented by the manager's registry.
-class SessionDirectory {
-public:
-    virtual ~SessionDirectory() = default;
-    virtual std::vector<const session::Record*> sessions() const = 0;
-    virtual const session::Record* find(const std::string& id) const = 0;
-    // The session a process belongs to (executor, leader or any user process
-    // of it), via its cgroup (rsm-session-<id>.scope or the logind session
-    // recorded for it). nullptr if none.
-    virtual const session::Record* find_by_pid(pid_t pid) const = 0;
-    // Asynchronous: the session ends later (session_removed follows).
-    // Return false if there is no such session.
-    virtual bool terminate(const std::string& id) = 0;
-    virtual bool disconnect(const std::string& id) = 0;
-    // Number of sessions asked to terminate.
-    virtual std::size_t terminate_user(uint32_t uid) = 0;
-    // Re-reads the configuration; returns "" or the error text.
-    virtual std::string reload() = 0;
-    virtual void add_observer(SessionObserver* o) = 0;
-    virtual void remove_observer(SessionObserver* o) = 0;
-};
-
-}  // namespace rsm::manager
-
-// ---------------------------------------------------------------------------
-// The registry itself.
-
-#include <map>
 
 #include "child_reaper.hpp"
 #include "config/config.hpp"
 #include "executor_link.hpp"
 #include "session/desktop_entry.hpp"
 #include "session/display_allocator.hpp"
+#include "session/display_type.hpp"
 #include "session/reconnect_policy.hpp"
+#include "session/record.hpp"
+#include "session_directory.hpp"
 #include "session_sweep.hpp"
 #include "systemd_scope.hpp"
 #include "util/fd.hpp"
@@ -74,6 +39,7 @@ namespace rsm::manager {
 struct SessionSettings {
     config::Session session;
     config::Displays displays;
+    config::Companions companions;  // what CreateSession's "companions" may name
     std::string pam_service;
     config::Access access;
     std::string executor_path;
@@ -90,6 +56,7 @@ struct CreateRequest {
     std::string client_address, client_name;
     bool force_new = false;
     std::string session_id;  // reconnect to this one
+    std::vector<std::string> companions;  // [companion.<name>] names; new sessions only
     std::string rhost, gateway;  // from the login, for a new executor's PAM_RHOST
 };
 
@@ -152,8 +119,8 @@ private:
     Entry* lookup(const std::string& id) const;
     Entry& add_entry(session::Record record, std::unique_ptr<ExecutorLink> link);
     ExecutorLink::Callbacks link_callbacks(const std::string& id);
-    void start_new(sd_bus_message* call, CreateRequest request, const std::optional<session::DesktopSession>& desktop,
-                   std::unique_ptr<ExecutorLink> executor);
+    void start_new(sd_bus_message* call, CreateRequest request, session::DisplayType type,
+                   const std::optional<session::DesktopSession>& desktop, std::unique_ptr<ExecutorLink> executor);
     void on_executor_ready(const std::string& id);
     void on_scope_ready(const std::string& id, const std::string& error);
     void on_started(const std::string& id, ExecutorReply reply);

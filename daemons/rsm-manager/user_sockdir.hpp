@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "util/fd.hpp"
+#include "util/log.hpp"
 
 namespace rsm::manager {
 
@@ -19,5 +20,17 @@ std::string ensure_user_sockdir(const std::string& runtime_dir, uid_t uid);
 // to `uid`. Empty when it is missing or anything else is found there. Never
 // throws.
 UniqueFd open_user_sockdir(const std::string& runtime_dir, uid_t uid) noexcept;
+
+// What a session keeps in its user's socket directory: "Xauthority-<id>" and,
+// for xvnc, Xvnc's RFB socket "vnc-<id>".
+std::string xauthority_file_name(const std::string& session_id);
+std::string vnc_socket_name(const std::string& session_id);
+
+// Removes both for a session that is gone (also when its display server or
+// executor crashed and left them), through the directory's fd (opened
+// without following links) and unlinkat, which never follows or opens what
+// the user put there. Failures other than "not there" are logged with `f`.
+void remove_session_files(const std::string& runtime_dir, uid_t uid, const std::string& session_id,
+                          const log::Fields& f);
 
 }  // namespace rsm::manager

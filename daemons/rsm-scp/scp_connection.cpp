@@ -51,6 +51,7 @@ int ScpConnection::on_timer(sd_event_source*, std::uint64_t, void* self) {
 }
 
 void ScpConnection::on_input() {
+    if (v1_) return v1_->on_input();
     if (replied_ || gateway_) {
         // One request per connection: anything after it is ignored (not
         // read: the stream's bounded input stops reading when full).
@@ -61,17 +62,25 @@ void ScpConnection::on_input() {
     scp_->consume(in.size());
     auto frame = reader_.next();
     if (!frame) return;
-    if (frame->version != 0) return deny("SCP v1 is not served on this connection");
+    if (frame->version == 1) return start_v1(std::move(*frame));
     auto parsed = scp::parse_v0_request(frame->body);
     if (auto* e = std::get_if<std::string>(&parsed)) return deny("malformed SCP v0 request: " + *e);
     handle_request(std::move(std::get<scp::V0Request>(parsed)));
+}
+
+void ScpConnection::start_v1(scp::Frame first) {
+    replied_ = true;  // no v0 reply (deny, timer) on this connection any more
+    if (timer_) sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
+    v1_ = std::make_unique<ScpV1Session>(event_, *scp_, std::move(reader_), peer_, gateway_socket_,
+                                         [this] { finish_scp(); });
+    v1_->start(std::move(first));
 }
 
 void ScpConnection::handle_request(scp::V0Request req) {
     if (timer_) sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
     code_ = req.code;
     user_ = req.user;
-    GatewayRequest g;
+    gateway::GatewayRequest g;
     g.user = req.user;
     g.password = std::move(req.password);
     explicit_bzero(req.password.data(), req.password.size());
@@ -84,22 +93,21 @@ void ScpConnection::handle_request(scp::V0Request req) {
                                  {"RSM_SCP_PEER", peer_}});
     switch (req.code) {
     case scp::V0Code::gateway_auth: g.want_session = false; break;
-    case scp::V0Code::xvnc: g.type = "xvnc"; break;
-    case scp::V0Code::xorg:
+    case scp::V0Code::xvnc: g.type = "xvnc"; g.companions = {"chansrv"}; break;
+    case scp::V0Code::xorg: g.type = "xorg"; g.companions = {"chansrv"}; break;
     case scp::V0Code::x11rdp:
-        // Xorg/xorgxrdp needs xorgxrdp's socket where xrdp looks for it; not
-        // served yet (docs/xrdp.md). X11rdp does not exist in rsm.
+        // X11rdp does not exist in rsm.
         return deny(std::string("display type ") + scp::to_string(req.code) + " is not supported by rsm-scp");
     }
     g.width = req.width;
     g.height = req.height;
     // Xvnc has no depth 32 (xrdp asks for the client's bpp); 15 is 16 to it.
     g.depth = req.bpp == 32 ? 24 : req.bpp == 15 ? 16 : req.bpp;
-    gateway_ = std::make_unique<GatewayClient>(event_, gateway_socket_);
-    gateway_->start(std::move(g), [this](GatewayOutcome o) { on_gateway(std::move(o)); });
+    gateway_ = std::make_unique<gateway::GatewayClient>(event_, gateway_socket_);
+    gateway_->start(std::move(g), [this](gateway::GatewayOutcome o) { on_gateway(std::move(o)); });
 }
 
-void ScpConnection::on_gateway(GatewayOutcome o) {
+void ScpConnection::on_gateway(gateway::GatewayOutcome o) {
     // The client is not destroyed here (we are inside its callback); it is
     // kept until this connection goes, which also keeps the login's bus
     // connection open as long as the relay runs (harmless, bounded by one
@@ -116,6 +124,7 @@ void ScpConnection::on_gateway(GatewayOutcome o) {
         return;
     }
     session_id_ = o.session_id;
+    if (code_ == scp::V0Code::xorg) return accept_xorg(std::move(o));  // scp_connection_xorg.cpp
     const int port = 5900 + o.display_number;
     if (o.protocol != "rfb" || port > 65535) return deny("session " + o.session_id + " is not an RFB display");
     scp::Guid guid{};
@@ -153,7 +162,7 @@ void ScpConnection::on_gateway(GatewayOutcome o) {
 
 void ScpConnection::deny(const std::string& why) {
     if (replied_) return;
-    log::notice("SCP v0 deny", {{"RSM_USER", user_}, {"RSM_REASON", why}, {"RSM_SCP_PEER", peer_}});
+    log::notice("SCP v0 deny: " + why, {{"RSM_USER", user_}, {"RSM_REASON", why}, {"RSM_SCP_PEER", peer_}});
     replied_ = true;
     if (timer_) sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
     send_reply(code_ == scp::V0Code::gateway_auth && !user_.empty() ? scp::encode_v0_gateway_reply(false)

@@ -2,7 +2,7 @@
 //
 //   read    the request, within request_timeout, at most one message
 //           (scp::FrameReader's bound); malformed or late: deny, close
-//   login   GatewayClient: LoginWithPassword, then for a display request
+//   login   gateway::GatewayClient: LoginWithPassword, then for a display request
 //           CreateSession + ConnectSession (asynchronous, in the loop)
 //   reply   accept (display, a fresh random GUID) once the session's display
 //           is reachable where xrdp will look for it (VncRelay for Xvnc),
@@ -22,9 +22,10 @@
 #include <string>
 
 #include "byte_stream.hpp"
-#include "gateway_client.hpp"
+#include "gateway/gateway_client.hpp"
 #include "scp/frame_reader.hpp"
 #include "scp/scp_v0.hpp"
+#include "scp_v1_session.hpp"
 #include "vnc_relay.hpp"
 
 namespace rsm::scp_daemon {
@@ -43,7 +44,12 @@ private:
     static int on_timer(sd_event_source*, std::uint64_t, void* self);
     void on_input();
     void handle_request(scp::V0Request request);
-    void on_gateway(GatewayOutcome outcome);
+    // Version 1 (xrdp-sesadmin): the rest of the connection is ScpV1Session's.
+    void start_v1(scp::Frame first);
+    void on_gateway(gateway::GatewayOutcome outcome);
+    // Code 20 (scp_connection_xorg.cpp): xrdp reaches xorgxrdp on its own.
+    void accept_xorg(gateway::GatewayOutcome outcome);
+    static int on_control_event(sd_event_source*, int fd, std::uint32_t revents, void* self);
     void deny(const std::string& why);
     void send_reply(std::vector<std::uint8_t> bytes);
     void finish_scp();
@@ -56,9 +62,11 @@ private:
     std::unique_ptr<ByteStream> scp_;
     scp::FrameReader reader_;
     EventSourcePtr timer_;
-    std::unique_ptr<GatewayClient> gateway_;
+    std::unique_ptr<gateway::GatewayClient> gateway_;
     std::unique_ptr<VncRelay> relay_;
+    std::unique_ptr<ScpV1Session> v1_;  // after scp_: uses it
     UniqueFd control_;
+    EventSourcePtr control_watch_;  // code 20: the control channel's end
     std::string user_;
     scp::V0Code code_ = scp::V0Code::xvnc;
     std::string session_id_;

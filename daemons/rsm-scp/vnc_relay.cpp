@@ -52,7 +52,14 @@ std::optional<std::string> VncRelay::listen(std::uint16_t port) {
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    // No SO_REUSEADDR: a port someone else listens on must fail here, not be shared.
+    // SO_REUSEADDR: the previous relay of this display leaves the port in
+    // TIME_WAIT for a minute, and the next login on the display must not be
+    // denied for it. On Linux it never lets a second listener share a port
+    // someone listens on (that is SO_REUSEPORT, not set): a port another
+    // user holds still fails here.
+    const int on = 1;
+    if (::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
+        return std::string("setsockopt SO_REUSEADDR: ") + std::strerror(errno);
     if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
         return "bind 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno);
     if (::listen(s.get(), 1) < 0) return std::string("listen: ") + std::strerror(errno);

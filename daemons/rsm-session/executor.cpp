@@ -228,6 +228,8 @@ int Executor::start_session(sd_bus_message* m) {
     spec.xauthority = params_.xauthority;
     spec.session_argv = params_.session_argv;
     spec.reconnect_argv = params_.reconnect_argv;
+    spec.display_env = params_.display_env;
+    spec.companions = params_.companions;
     spec.syslog_identifier = "rsm-session-" + id;
     // The leader must not hold the link: it would outlive a dead executor.
     spec.manager_link_fd = link_->bus() ? sd_bus_get_fd(link_->bus()) : -1;

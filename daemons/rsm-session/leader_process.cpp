@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstring>
 #include <dirent.h>
+#include <map>
 #include <fcntl.h>
 #include <optional>
 #include <poll.h>
@@ -20,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "companion_process.hpp"
 #include "user_process.hpp"
 #include "util/log.hpp"
 #include "xauthority.hpp"
@@ -41,6 +43,8 @@ constexpr auto group_poll_interval = std::chrono::milliseconds(100);
 // program died first (then SIGKILL).
 constexpr auto display_exit_grace = std::chrono::milliseconds(500);
 constexpr std::size_t max_display_line = 32;
+// How often the leader looks whether a companion listens yet.
+constexpr auto companion_poll_interval = std::chrono::milliseconds(50);
 
 using Clock = std::chrono::steady_clock;
 
@@ -113,7 +117,7 @@ public:
 
 private:
     // In order of importance (see reap()).
-    enum class Role { display_server, session_program, reconnect_command };
+    enum class Role { display_server, session_program, reconnect_command, companion };
     struct Child {
         pid_t pid;
         Role role;
@@ -130,6 +134,7 @@ private:
         case Role::display_server: return "display server";
         case Role::session_program: return "session program";
         case Role::reconnect_command: return "reconnect command";
+        case Role::companion: return "companion";
         }
         return "process";
     }
@@ -150,8 +155,11 @@ private:
     void open_pam_session();
     void watch_executor();
     void build_environment();
-    void spawn(Role role, const std::vector<std::string>& argv, int fd3);
+    void spawn(Role role, const std::vector<std::string>& argv, int fd3,
+               const std::vector<std::string>* env = nullptr);
     void start_display_server();
+    void start_companions();
+    void wait_for_companions();
     void wait(bool starting);
     bool read_display_number();
     void handle_signals();
@@ -186,6 +194,7 @@ private:
     std::string ready_buffer_;
     std::string display_;
     pid_t display_pid_ = 0;  // the display server the leader started (0: none)
+    std::map<pid_t, std::string> companion_names_;  // running companions
 };
 
 void Leader::run() noexcept {
@@ -220,7 +229,9 @@ void Leader::run() noexcept {
         } else if (x11_) {
             display_ = display_name();  // a display somebody else provides
         }
+        start_companions();
         if (!spec_.session_argv.empty()) spawn(Role::session_program, spec_.session_argv, -1);
+        wait_for_companions();
 
         auto f = fields();
         if (!display_.empty()) f.push_back({"RSM_DISPLAY", display_});
@@ -322,17 +333,80 @@ void Leader::build_environment() {
     for (const auto& [n, v] : vars) env_.push_back(n + "=" + v);
 }
 
-void Leader::spawn(Role role, const std::vector<std::string>& argv, int fd3) {
+void Leader::spawn(Role role, const std::vector<std::string>& argv, int fd3, const std::vector<std::string>* env) {
     std::string ident = spec_.syslog_identifier;
     if (ident.empty()) {
         ident = argv.front();
         if (auto slash = ident.rfind('/'); slash != std::string::npos) ident.erase(0, slash + 1);
     }
-    SpawnedProcess p = spawn_user_process(SpawnRequest{who_, argv, env_, ident, fd3});
+    SpawnedProcess p = spawn_user_process(SpawnRequest{who_, argv, env ? *env : env_, ident, fd3});
     // Tracked before anything else can throw, so the end stops it.
     groups_.push_back(p.pid);
     children_.push_back(Child{p.pid, role, std::move(p.error), argv.front()});
     log::info(std::string("Started ") + to_string(role) + " " + argv.front(), fields(children_.back()));
+}
+
+// Companions (session/companion.hpp) start once the display is ready: they
+// are its clients (chansrv opens DISPLAY). One that cannot start is logged
+// and left out; the session does not depend on it.
+void Leader::start_companions() {
+    for (const auto& c : spec_.companions) {
+        const auto env = merge_environment(env_, c.environment);
+        try {
+            spawn(Role::companion, c.argv, -1, &env);
+            companion_names_[children_.back().pid] = c.name;
+        } catch (const std::exception& e) {
+            auto f = fields();
+            f.push_back({"RSM_COMPANION", c.name});
+            log::warning("Cannot start companion " + c.name + ": " + e.what(), f);
+        }
+    }
+}
+
+// "ready" goes out only when every running companion listens on its ready
+// socket (companion::listens_on: asked of /proc, nothing under the path is
+// touched), so that a gateway told "ready" finds it answering; or when its
+// ready_timeout is over (logged). A companion that exits meanwhile is
+// reaped by handle_signals() and no longer waited for. Polled every
+// companion_poll_interval: a socket appearing raises no signal we could wait on.
+void Leader::wait_for_companions() {
+    struct Wait {
+        pid_t pid;
+        const CompanionCommand* c;
+        Clock::time_point deadline;
+    };
+    std::vector<Wait> waits;
+    const auto start = Clock::now();
+    for (const auto& [pid, name] : companion_names_)
+        for (const auto& c : spec_.companions)
+            if (c.name == name && !c.ready_socket.empty())
+                waits.push_back({pid, &c, start + std::chrono::microseconds(c.ready_timeout_usec)});
+    while (!waits.empty()) {
+        std::erase_if(waits, [&](const Wait& w) {
+            auto f = fields();
+            f.push_back({"RSM_COMPANION", w.c->name});
+            f.push_back({"RSM_CHILD_PID", std::to_string(w.pid)});
+            if (!std::any_of(children_.begin(), children_.end(), [&](const Child& ch) { return ch.pid == w.pid; }))
+                return true;  // exited: on_child_exit logged it
+            if (companion::listens_on(w.pid, w.c->ready_socket)) {
+                const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+                log::info("Companion " + w.c->name + " listens on " + w.c->ready_socket + " after " +
+                              std::to_string(ms) + " ms",
+                          f);
+                return true;
+            }
+            if (Clock::now() >= w.deadline) {
+                log::warning("Companion " + w.c->name + " does not listen on " + w.c->ready_socket +
+                                 " in time; the session is reported ready without it",
+                             f);
+                return true;
+            }
+            return false;
+        });
+        if (waits.empty()) break;
+        pollfd pfd{sigfd_.get(), POLLIN, 0};
+        if (poll(&pfd, 1, static_cast<int>(companion_poll_interval.count())) > 0) handle_signals();
+    }
 }
 
 void Leader::start_display_server() {
@@ -340,7 +414,8 @@ void Leader::start_display_server() {
     if (pipe2(p, O_CLOEXEC) < 0) throw_errno(errno, "pipe2");
     UniqueFd read_end{p[0]}, write_end{p[1]};
     if (fcntl(read_end.get(), F_SETFL, O_NONBLOCK) < 0) throw_errno(errno, "fcntl(O_NONBLOCK)");
-    spawn(Role::display_server, spec_.display_argv, write_end.get());
+    const auto env = merge_environment(env_, spec_.display_env);
+    spawn(Role::display_server, spec_.display_argv, write_end.get(), &env);
     // The process that will listen on the display socket (display servers
     // do not fork): the executor checks every connection's peer against it.
     display_pid_ = children_.back().pid;
@@ -485,6 +560,12 @@ void Leader::on_child_exit(Child child, int status) {
             if (auto display = end_display_server()) on_child_exit(std::move(display->child), display->status);
         end(what, !clean);
     }
+    case Role::companion:
+        // Not restarted (sesman does not either): the session goes on
+        // without it; its group is still stopped at the end.
+        log::notice("The " + what, f);
+        companion_names_.erase(child.pid);
+        return;
     case Role::reconnect_command:
         // Not the session's business any more: what it left running stays.
         std::erase(groups_, child.pid);

@@ -145,6 +145,18 @@ StartParams read_start_params(sd_bus_message* m) {
         else if (key == "xauthority") p.xauthority = read_string(m, key);
         else if (key == "session_argv") p.session_argv = read_argv(m, key);
         else if (key == "reconnect_argv") p.reconnect_argv = read_argv(m, key);
+        else if (key == "display_env") {
+            p.display_env = read_argv(m, key);
+            for (const auto& e : p.display_env)
+                if (e.find('=') == std::string::npos || e.front() == '=') throw invalid(key, "entries must be NAME=value");
+        }
+        else if (key == "companions") {
+            try {
+                p.companions = read_companions_variant(m);
+            } catch (const std::invalid_argument& e) {
+                throw invalid(key, e.what());
+            }
+        }
         else if (key == "desktop") p.desktop = read_string(m, key);
         else if (key == "width") p.width = read_u32(m, key);
         else if (key == "height") p.height = read_u32(m, key);

@@ -9,6 +9,7 @@
 #include <vector>
 #include <systemd/sd-bus.h>
 
+#include "session/companion.hpp"
 #include "session/record.hpp"
 
 namespace rsm::session {
@@ -23,6 +24,8 @@ struct StartParams {
     std::string xauthority;      // "" for "null"
     std::vector<std::string> session_argv;
     std::vector<std::string> reconnect_argv;
+    std::vector<std::string> display_env;               // "NAME=value", the display server's only
+    std::vector<CompanionCommand> companions;  // session/companion.hpp
     std::string desktop;
     uint32_t width = 0, height = 0, depth = 0;
     std::string client_address, client_name;

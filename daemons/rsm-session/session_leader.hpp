@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "pam/pam_handle.hpp"
+#include "session/companion.hpp"
 #include "util/fd.hpp"
 #include "util/handles.hpp"
 
@@ -65,6 +66,10 @@ struct LeaderSpec {
     std::string xauthority;       // file the leader creates for the user (0600) with a fresh cookie; "" for null
     std::vector<std::string> session_argv;    // started once the display is ready
     std::vector<std::string> reconnect_argv;  // run (as the user, in the session's env) on SIGUSR1; may be empty
+    std::vector<std::string> display_env;     // "NAME=value" set over the session's env for the display server
+    // Started as the user once the display is ready; "ready" waits for their
+    // ready sockets (companion_process.hpp). Stopped with the session.
+    std::vector<CompanionCommand> companions;
     std::string syslog_identifier;            // for the user processes' stdout/stderr in the journal
     // One descriptor of the executor's link to the manager: the leader closes
     // every copy of that socket right after the fork (-1: none).

@@ -1,3 +1,7 @@
+// rsm.toml: reading the files (main file, then drop-ins in name order),
+// applying each parsed document to the Config row by row (the schema is
+// config_schema.cpp, the value checks config_checks.cpp), the checks of keys
+// that are only wrong together, and writing a Config back as TOML.
 #include "config/config.hpp"
 
 #include <algorithm>
@@ -14,249 +18,11 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
-#include "protocol/validate.hpp"
 #include "rsm-build-config.h"
-#include "session/argv_template.hpp"
-#include "session/reconnect_policy.hpp"
 #include "util/fd.hpp"
 
 namespace rsm::config {
 namespace {
-
-// --- Schema rows -----------------------------------------------------------
-
-// The accessor for Config::*Section.*Member, as a plain function pointer so
-// the schema table stays a constant.
-template <auto Section, auto Member>
-decltype(auto) member(Config& c) {
-    return ((c.*Section).*Member);
-}
-
-// The same one level deeper: Config::*Section.*Sub.*Member.
-template <auto Section, auto Sub, auto Member>
-decltype(auto) nested_member(Config& c) {
-    return (((c.*Section).*Sub).*Member);
-}
-
-constexpr KeyDescriptor count_key(std::string_view section, std::string_view key,
-                                  unsigned& (*get)(Config&), std::int64_t min, std::int64_t max,
-                                  std::string_view doc) {
-    return {section, key, get, min, max, nullptr, doc};
-}
-
-constexpr KeyDescriptor seconds_key(std::string_view section, std::string_view key,
-                                    std::chrono::seconds& (*get)(Config&), std::int64_t min,
-                                    std::int64_t max, std::string_view doc) {
-    return {section, key, get, min, max, nullptr, doc};
-}
-
-constexpr KeyDescriptor bool_key(std::string_view section, std::string_view key,
-                                 bool& (*get)(Config&), std::string_view doc) {
-    return {section, key, get, 0, 0, nullptr, doc};
-}
-
-constexpr KeyDescriptor string_key(std::string_view section, std::string_view key,
-                                   std::string& (*get)(Config&), KeyDescriptor::StringCheck check,
-                                   std::string_view doc) {
-    return {section, key, get, 0, 0, check, doc};
-}
-
-constexpr KeyDescriptor list_key(std::string_view section, std::string_view key,
-                                 std::vector<std::string>& (*get)(Config&),
-                                 KeyDescriptor::StringCheck check, std::string_view doc) {
-    return {section, key, get, 0, 0, check, doc};
-}
-
-// A display-server template: a whole list, so that argv[0] is known.
-constexpr KeyDescriptor template_key(std::string_view section, std::string_view key,
-                                     std::vector<std::string>& (*get)(Config&),
-                                     KeyDescriptor::ListCheck list_check, std::string_view doc) {
-    return {section, key, get, 0, 0, nullptr, doc, list_check};
-}
-
-// A PAM service is a file name in /etc/pam.d.
-std::optional<std::string> check_pam_service(std::string_view name) {
-    if (name.empty() || name.size() > 64)
-        return "must be 1 to 64 characters";
-    for (char c : name) {
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return "may contain only a-z, 0-9, '.', '_' and '-'";
-    }
-    if (name == "." || name == "..")
-        return "must not be '.' or '..'";
-    return std::nullopt;
-}
-
-std::optional<std::string> check_display_type(std::string_view type) {
-    if (type == "xvnc" || type == "xvfb" || type == "xorg" || type == "null")
-        return std::nullopt;
-    return "must be one of xvnc, xvfb, xorg, null";
-}
-
-std::optional<std::string> check_reconnect_policy(std::string_view policy) {
-    try {
-        session::ReconnectPolicy::parse(policy);
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return std::nullopt;
-}
-
-std::optional<std::string> check_absolute_path(std::string_view path) {
-    if (!path.starts_with('/'))
-        return "must be an absolute path";
-    if (std::any_of(path.begin(), path.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
-        return "must not contain control characters";
-    return std::nullopt;
-}
-
-std::optional<std::string> check_optional_absolute_path(std::string_view path) {
-    if (path.empty())
-        return std::nullopt;
-    return check_absolute_path(path);
-}
-
-// A slice unit name as systemd accepts it: "-.slice" (the root) or a prefix
-// of [A-Za-z0-9:_.\-] without a leading, trailing or doubled '-' (each '-'
-// separates a parent), ".slice" appended, 255 characters at most.
-std::optional<std::string> check_slice(std::string_view name) {
-    constexpr std::string_view suffix = ".slice";
-    if (!name.ends_with(suffix) || name.size() == suffix.size())
-        return "must be a slice unit name ending in \".slice\"";
-    if (name.size() > 255)
-        return "must be at most 255 characters";
-    const std::string_view prefix = name.substr(0, name.size() - suffix.size());
-    if (prefix == "-")
-        return std::nullopt;
-    for (const char c : prefix) {
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' || c == '_' ||
-              c == '.' || c == '-' || c == '\\'))
-            return "may contain only A-Z, a-z, 0-9, ':', '_', '.', '\\' and '-' before \".slice\"";
-    }
-    if (prefix.starts_with('-') || prefix.ends_with('-') || prefix.find("--") != std::string_view::npos)
-        return "must not start or end with '-' or contain \"--\" before \".slice\"";
-    return std::nullopt;
-}
-
-std::optional<std::string> check_memory_max(std::string_view value) {
-    try {
-        parse_memory_size(value);
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return std::nullopt;
-}
-
-std::optional<std::string> check_display_template(const std::vector<std::string>& argv) {
-    if (argv.empty())
-        return "must name the display server program";
-    return session::validate_template(argv);
-}
-
-using M = Manager;
-using G = Gateway;
-using T = Throttle;
-using A = Access;
-using S = Session;
-
-constexpr std::array schema_rows = {
-    // [manager]
-    seconds_key("manager", "idle_exit_sec", &member<&Config::manager, &M::idle_exit_sec>, 0, 86400,
-                "seconds without sessions, connections or work before the manager exits; 0 = never"),
-    // [gateway]
-    seconds_key("gateway", "login_timeout", &member<&Config::gateway, &G::login_timeout>, 1, 3600,
-                "seconds a connection may take to log in"),
-    count_key("gateway", "max_login_attempts", &member<&Config::gateway, &G::max_login_attempts>,
-              0, 100, "failed logins per connection before it is closed; 0 = no limit"),
-    count_key("gateway", "max_connections", &member<&Config::gateway, &G::max_connections>, 1,
-              65536, "open gateway connections at once; more are closed at once"),
-    count_key("gateway", "max_unauthenticated",
-              &member<&Config::gateway, &G::max_unauthenticated>, 1, 65536,
-              "connections not yet logged in; beyond this one of the peer holding most is dropped"),
-    count_key("gateway", "max_connections_per_uid", &member<&Config::gateway, &G::max_connections_per_uid>, 1,
-              65536, "connections one peer uid may hold at once (trusted gateways exempt)"),
-    count_key("gateway", "max_logins_per_uid", &member<&Config::gateway, &G::max_logins_per_uid>, 1, 1024,
-              "logins running at once for one peer uid; more wait in line"),
-    count_key("gateway", "max_logins_per_source", &member<&Config::gateway, &G::max_logins_per_source>, 1,
-              1024, "logins running at once for one source; more wait in line"),
-    count_key("gateway", "failure_delay_ms", &member<&Config::gateway, &G::failure_delay_ms>, 0, 60000,
-              "milliseconds after its start a failed login is answered, never earlier"),
-    list_key("gateway", "trusted_users", &member<&Config::gateway, &G::trusted_users>,
-             protocol::validate_user_name, "users whose client address and host name claims are believed"),
-    list_key("gateway", "trusted_groups", &member<&Config::gateway, &G::trusted_groups>,
-             protocol::validate_group_name, "groups whose members' client claims are believed"),
-    // [throttle]
-    count_key("throttle", "max_failures", &member<&Config::throttle, &T::max_failures>, 0, 10000,
-              "failed password logins per source and user within window before throttling; 0 disables"),
-    count_key("throttle", "max_failures_per_source", &member<&Config::throttle, &T::max_failures_per_source>, 0,
-              100000, "failed password logins per source, all users, within window; 0 = no such limit"),
-    seconds_key("throttle", "window", &member<&Config::throttle, &T::window>, 1, 86400,
-                "seconds over which failures are counted"),
-    seconds_key("throttle", "lockout", &member<&Config::throttle, &T::lockout>, 1, 86400,
-                "seconds a throttled source is refused"),
-    // [access]
-    bool_key("access", "allow_root", &member<&Config::access, &A::allow_root>,
-             "whether uid 0 may log in"),
-    list_key("access", "allowed_users", &member<&Config::access, &A::allowed_users>,
-             protocol::validate_user_name, "user names allowed to log in; empty = any"),
-    list_key("access", "denied_users", &member<&Config::access, &A::denied_users>,
-             protocol::validate_user_name, "user names refused, whatever else matches"),
-    list_key("access", "allowed_groups", &member<&Config::access, &A::allowed_groups>,
-             protocol::validate_group_name, "groups whose members may log in; empty = any"),
-    list_key("access", "denied_groups", &member<&Config::access, &A::denied_groups>,
-             protocol::validate_group_name, "groups whose members are refused"),
-    bool_key("access", "allow_peer_credentials", &member<&Config::access, &A::allow_peer_credentials>,
-             "whether LoginWithCredentials (login by the peer's uid) is allowed"),
-    list_key("access", "peer_credential_groups", &member<&Config::access, &A::peer_credential_groups>,
-             protocol::validate_group_name, "if not empty, only members may log in by peer credentials"),
-    bool_key("access", "allow_system_accounts", &member<&Config::access, &A::allow_system_accounts>,
-             "whether accounts below UID_MIN of /etc/login.defs may log in"),
-    bool_key("access", "allow_any_shell", &member<&Config::access, &A::allow_any_shell>,
-             "whether accounts whose shell is not in /etc/shells may log in"),
-    // [pam]
-    string_key("pam", "service", &member<&Config::pam, &Pam::service>, check_pam_service,
-               "PAM service name (/etc/pam.d/<service>)"),
-    // [session]
-    string_key("session", "default_type", &member<&Config::session, &S::default_type>, check_display_type,
-               "display type of a session when the request names none"),
-    string_key("session", "reconnect_policy", &member<&Config::session, &S::reconnect_policy>,
-               check_reconnect_policy, "which existing session a request reconnects to (U, B, D, I, C letters)"),
-    count_key("session", "max_sessions", &member<&Config::session, &S::max_sessions>, 0, 100000,
-              "sessions of all users at once; 0 = no limit"),
-    count_key("session", "max_sessions_per_user", &member<&Config::session, &S::max_sessions_per_user>, 0,
-              100000, "sessions of one user at once; 0 = no limit"),
-    seconds_key("session", "startup_timeout", &member<&Config::session, &S::startup_timeout>, 1, 600,
-                "seconds the display server has to become ready"),
-    seconds_key("session", "disconnected_timeout", &member<&Config::session, &S::disconnected_timeout>, 0,
-                31536000, "seconds after which a disconnected session is ended; 0 = never"),
-    seconds_key("session", "idle_timeout", &member<&Config::session, &S::idle_timeout>, 0, 31536000,
-                "seconds without activity after which a connected session is disconnected; 0 = never"),
-    seconds_key("session", "max_lifetime", &member<&Config::session, &S::max_lifetime>, 0, 31536000,
-                "seconds after which any session is ended; 0 = never"),
-    string_key("session", "start_script", &member<&Config::session, &S::start_script>, check_absolute_path,
-               "session program when the request names no desktop"),
-    string_key("session", "reconnect_script", &member<&Config::session, &S::reconnect_script>,
-               check_optional_absolute_path, "program run in the session on every reconnect; \"\" = none"),
-    string_key("session", "slice", &member<&Config::session, &S::slice>, check_slice,
-               "slice unit the session scopes are placed in"),
-    string_key("session", "memory_max", &member<&Config::session, &S::memory_max>, check_memory_max,
-               "MemoryMax= of each session scope; \"\" = unset"),
-    count_key("session", "tasks_max", &member<&Config::session, &S::tasks_max>, 0, 4194304,
-              "TasksMax= of each session scope; 0 = unset"),
-    count_key("session", "cpu_weight", &member<&Config::session, &S::cpu_weight>, 0, 10000,
-              "CPUWeight= of each session scope; 0 = unset"),
-    count_key("session", "display_first", &member<&Config::session, &S::display_first>, 0, 65535,
-              "lowest X display number rsm hands out"),
-    count_key("session", "display_last", &member<&Config::session, &S::display_last>, 0, 65535,
-              "highest X display number rsm hands out"),
-    // [display.*]
-    template_key("display.xvnc", "argv", &nested_member<&Config::display, &Displays::xvnc, &Display::argv>,
-                 check_display_template, "Xvnc command line template"),
-    template_key("display.xvfb", "argv", &nested_member<&Config::display, &Displays::xvfb, &Display::argv>,
-                 check_display_template, "Xvfb command line template"),
-    template_key("display.xorg", "argv", &nested_member<&Config::display, &Displays::xorg, &Display::argv>,
-                 check_display_template, "Xorg (xorgxrdp) command line template"),
-};
 
 // --- Errors ------------------------------------------------------------------
 
@@ -577,12 +343,16 @@ ConfigError::ConfigError(std::string file, std::size_t line, std::size_t column,
       key_(std::move(key)),
       message_(std::move(message)) {}
 
+const Companion* find_companion(const Companions& c, std::string_view name) {
+    if (name == "chansrv")
+        return &c.chansrv;
+    return nullptr;
+}
+
 LoadPaths LoadPaths::system() {
     const std::filesystem::path dir{RSM_SYSCONF_DIR};
     return {dir / "rsm.toml", dir / "rsm.toml.d"};
 }
-
-std::span<const KeyDescriptor> schema() { return schema_rows; }
 
 void apply_string(Config& config, std::string_view toml, std::string_view source_name) {
     Origins origins;

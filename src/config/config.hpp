@@ -11,7 +11,7 @@
 // misspelt key never silently does nothing.
 //
 // To add a key: add the member (with its default) below, then one row to the
-// schema table in config.cpp, then document it in data/rsm.toml and
+// schema table in config_schema.cpp, then document it in data/rsm.toml and
 // docs/configuration.md (a unit test checks both mention every key).
 #pragma once
 
@@ -126,6 +126,9 @@ struct Session {
 // [display.<type>]: the display server of a session type.
 struct Display {
     std::vector<std::string> argv;  // template, see session/argv_template.hpp
+    // "NAME=value" entries added to the server's environment (over the
+    // session's): xorgxrdp reads XRDP_SOCKET_PATH to know where xrdp looks.
+    std::vector<std::string> environment;
 
     bool operator==(const Display&) const = default;
 };
@@ -136,14 +139,47 @@ struct Display {
 struct Displays {
     Display xvnc{{"Xvnc", ":%d", "-displayfd", "3", "-auth", "%a", "-geometry", "%g", "-depth", "%b",
                   "-SecurityTypes", "None", "-rfbunixpath", "%s", "-rfbunixmode", "0600", "-rfbport", "-1",
-                  "-nolisten", "tcp"}};
+                  "-nolisten", "tcp"},
+                 {}};
     Display xvfb{{"Xvfb", ":%d", "-displayfd", "3", "-auth", "%a", "-screen", "0", "%gx%b", "-nolisten",
-                  "tcp"}};
+                  "tcp"},
+                 {}};
     Display xorg{{"/usr/lib/xorg/Xorg", ":%d", "-displayfd", "3", "-auth", "%a", "-config", "xrdp/xorg.conf",
-                  "-noreset", "-nolisten", "tcp", "-logfile", ".xorgxrdp.%d.log"}};
+                  "-noreset", "-nolisten", "tcp", "-logfile", ".xorgxrdp.%d.log"},
+                 {"XRDP_SOCKET_PATH=/run/xrdp/sockdir"}};
 
     bool operator==(const Displays&) const = default;
 };
+
+// [companion.<name>]: a program a gateway may ask to run next to the display
+// server (CreateSession option "companions"), as the user, in the session,
+// ended with it; e.g. xrdp's channel server. See session/companion.hpp.
+struct Companion {
+    std::vector<std::string> argv;         // template like [display.*]; empty = disabled
+    std::vector<std::string> environment;  // "NAME=value", over the session's
+    // Unix socket path (template, %d etc.) the program listens on when
+    // ready; the session is reported ready only then (or after
+    // ready_timeout). "" = do not wait.
+    std::string ready_socket;
+    std::chrono::seconds ready_timeout{10};
+
+    bool operator==(const Companion&) const = default;
+};
+
+struct Companions {
+    // xrdp's chansrv, as sesman starts it: it listens on
+    // XRDP_SOCKET_PATH/xrdp_chansrv_socket_<display> (compiled in), and xrdp
+    // shows nothing until it answers there.
+    Companion chansrv{{"/usr/sbin/xrdp-chansrv"},
+                      {"XRDP_SOCKET_PATH=/run/xrdp/sockdir"},
+                      "/run/xrdp/sockdir/xrdp_chansrv_socket_%d",
+                      std::chrono::seconds{10}};
+
+    bool operator==(const Companions&) const = default;
+};
+
+// The companion called `name`, or nullptr for a name the schema does not know.
+const Companion* find_companion(const Companions& c, std::string_view name);
 
 struct Config {
     Manager manager;
@@ -153,6 +189,7 @@ struct Config {
     Pam pam;
     Session session;
     Displays display;
+    Companions companion;
 
     bool operator==(const Config&) const = default;
 };

@@ -2,7 +2,9 @@
 
 #include <cstring>
 #include <string>
+#include <string_view>
 
+#include "bus/dict_reader.hpp"
 #include "bus/error.hpp"
 #include "bus/names.hpp"
 
@@ -24,33 +26,28 @@ void check_read(int r, const char* what) {
 
 ClientInfo read_client_info(sd_bus_message* message) {
     ClientInfoMap entries;
-    int r = sd_bus_message_enter_container(message, SD_BUS_TYPE_ARRAY, "{sv}");
-    if (r <= 0)
-        invalid("client: expected a dictionary of type a{sv}");
-    for (;;) {
-        r = sd_bus_message_enter_container(message, SD_BUS_TYPE_DICT_ENTRY, "sv");
-        check_read(r, "dictionary entry");
-        if (r == 0)
-            break;
-        const char* key = nullptr;
-        check_read(sd_bus_message_read_basic(message, SD_BUS_TYPE_STRING, &key), "key");
-
-        const char* contents = nullptr;
-        check_read(sd_bus_message_peek_type(message, nullptr, &contents), "value");
-        if (!contents || std::strcmp(contents, "s") != 0) {
-            invalid("client: " + quote_untrusted(key) + " must be a string (type 's'), got type " +
-                    quote_untrusted(contents ? contents : ""));
-        }
-        const char* value = nullptr;
-        check_read(sd_bus_message_enter_container(message, SD_BUS_TYPE_VARIANT, "s"), "value");
-        check_read(sd_bus_message_read_basic(message, SD_BUS_TYPE_STRING, &value), "value");
-        check_read(sd_bus_message_exit_container(message), "value");
-        check_read(sd_bus_message_exit_container(message), "dictionary entry");
-
-        if (!entries.emplace(key, value).second)
-            invalid("client: key " + quote_untrusted(key) + " appears more than once");
+    bus::DictFailure failure;
+    const int r = bus::read_dict(
+        message,
+        [&](std::string_view key, std::string_view contents) {
+            if (contents != "s") {
+                invalid("client: " + quote_untrusted(key) + " must be a string (type 's'), got type " +
+                        quote_untrusted(contents));
+            }
+            const char* value = nullptr;
+            check_read(sd_bus_message_enter_container(message, SD_BUS_TYPE_VARIANT, "s"), "value");
+            check_read(sd_bus_message_read_basic(message, SD_BUS_TYPE_STRING, &value), "value");
+            check_read(sd_bus_message_exit_container(message), "value");
+            if (!entries.emplace(std::string{key}, value).second)
+                invalid("client: key " + quote_untrusted(key) + " appears more than once");
+            return 0;
+        },
+        &failure);
+    if (r < 0) {
+        if (failure.step == bus::DictStep::dictionary)
+            invalid("client: expected a dictionary of type a{sv}");
+        check_read(r, bus::to_string(failure.step));
     }
-    check_read(sd_bus_message_exit_container(message), "dictionary");
 
     ClientInfo info;
     if (auto error = client_info_from_map(entries, info))

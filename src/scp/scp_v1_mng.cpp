@@ -86,11 +86,35 @@ std::vector<std::uint8_t> encode_v1_mng_allowed() {
 }
 
 std::vector<std::uint8_t> encode_v1_mng_denied(const std::string& reason) {
+    // A u8 length, as libscp_v1c_mng.c reads it (see the header).
     Writer w = header(V1MngCommand::denied);
-    const std::size_t n = std::min<std::size_t>(reason.size(), 1024);
-    w.u16(static_cast<std::uint16_t>(n));
-    w.bytes(std::span(reinterpret_cast<const std::uint8_t*>(reason.data()), n));
+    string8(w, reason);
     return finish(w);
+}
+
+std::uint32_t v1_session_id_of(const std::string& rsm_id) {
+    std::uint32_t v = 0;
+    for (std::size_t i = 0; i < 7 && i < rsm_id.size(); ++i) {
+        const char c = rsm_id[i];
+        const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return 0;
+        v = v << 4 | static_cast<std::uint32_t>(d);
+    }
+    return v;
+}
+
+V1MngSession v1_session_of(const RsmSessionInfo& s, std::uint64_t now_usec) {
+    V1MngSession out;
+    out.id = v1_session_id_of(s.id);
+    out.type = s.type == "xvnc" ? V1SessionType::xvnc : s.type == "xorg" ? V1SessionType::xorg : V1SessionType::none;
+    out.width = static_cast<std::uint16_t>(std::min<std::uint32_t>(s.width, 0xffff));
+    out.height = static_cast<std::uint16_t>(std::min<std::uint32_t>(s.height, 0xffff));
+    out.bpp = static_cast<std::uint8_t>(std::min<std::uint32_t>(s.depth, 0xff));
+    if (s.state == "disconnected" && s.disconnected_usec != 0 && now_usec > s.disconnected_usec)
+        out.idle_minutes = static_cast<std::uint32_t>(
+            std::min<std::uint64_t>((now_usec - s.disconnected_usec) / 60'000'000, 0xffffffffu));
+    out.connected_usec = s.created_usec;
+    return out;
 }
 
 std::vector<std::uint8_t> encode_v1_mng_list(const std::vector<V1MngSession>& sessions) {
@@ -105,7 +129,7 @@ std::vector<std::uint8_t> encode_v1_mng_list(const std::vector<V1MngSession>& se
         for (std::size_t k = i; k < i + n; ++k) {
             const V1MngSession& s = sessions[k];
             const std::uint32_t idle = s.idle_minutes;
-            w.u32(s.id).u8(s.type).u16(s.height).u16(s.width).u8(s.bpp);
+            w.u32(s.id).u8(static_cast<std::uint8_t>(s.type)).u16(s.height).u16(s.width).u8(s.bpp);
             w.u8(static_cast<std::uint8_t>(std::min<std::uint32_t>(idle / 1440, 255)))
                 .u8(static_cast<std::uint8_t>(idle / 60 % 24))
                 .u8(static_cast<std::uint8_t>(idle % 60));

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <cstdlib>
+#include <ctime>
 #include <string>
 #include <variant>
 #include <vector>
@@ -232,4 +234,138 @@ TEST_CASE("the VNC password xrdp derives from a GUID", "[scp]") {
     CHECK(guid_hex(guid) == "000102030405060708090a0b0c0d0e0f");
     // hashlib.sha1(b"xrdp_vnc" + g + g).hexdigest()[:8]
     CHECK(xrdp_vnc_password(guid) == "4f870963");
+}
+
+// ---- SCP v1 management, byte by byte against xrdp 0.9.21's libscp ----
+
+namespace {
+
+Bytes hex_bytes(const std::string& hex) {
+    Bytes out;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<std::uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    return out;
+}
+
+Bytes with_text(Bytes b, const std::string& s) {
+    b.insert(b.end(), s.begin(), s.end());
+    return b;
+}
+
+// What libscp_v1c_mng.c's _scp_v1c_mng_check_response() makes of a reply:
+// "ok", or the error text it logs as "connection denied: <text>".
+std::string sesadmin_login_outcome(const Bytes& m) {
+    REQUIRE(m.size() >= 12);
+    const std::uint32_t size = std::uint32_t{m[4]} << 24 | std::uint32_t{m[5]} << 16 | std::uint32_t{m[6]} << 8 | m[7];
+    REQUIRE(size == m.size());
+    REQUIRE(m[3] == 1);
+    REQUIRE((m[8] << 8 | m[9]) == 1);
+    const int cmd = m[10] << 8 | m[11];
+    if (cmd == 2) return "ok";
+    REQUIRE(cmd == 3);
+    const std::size_t dim = m[12];  // in_uint8(in_s, dim)
+    REQUIRE(13 + dim <= m.size());
+    return std::string(m.begin() + 13, m.begin() + 13 + static_cast<std::ptrdiff_t>(dim));
+}
+
+}  // namespace
+
+TEST_CASE("v1 replies are the bytes xrdp-sesadmin reads", "[scp]") {
+    CHECK(encode_v1_mng_allowed() == hex_bytes("00000001" "0000000c" "0001" "0002"));
+    CHECK(encode_v1_mng_list_request() == hex_bytes("00000001" "0000000c" "0001" "0005"));
+    // A u8 length: sesman's u16 would make sesadmin print an empty reason
+    // (it reads the length's high byte).
+    const Bytes denied = encode_v1_mng_denied("Login failed");
+    CHECK(denied == with_text(hex_bytes("00000001" "00000019" "0001" "0003" "0c"), "Login failed"));
+    CHECK(sesadmin_login_outcome(denied) == "Login failed");
+    CHECK(sesadmin_login_outcome(encode_v1_mng_allowed()) == "ok");
+    const Bytes long_reason = encode_v1_mng_denied(std::string(300, 'x'));
+    CHECK(long_reason.size() == 13 + 255);
+    CHECK(sesadmin_login_outcome(long_reason) == std::string(255, 'x'));
+}
+
+TEST_CASE("the login xrdp-sesadmin 0.9.21 sends parses", "[scp]") {
+    // Captured from /usr/bin/xrdp-sesadmin -u=alice -p=pw -c=list: no
+    // address (type 0, IPv4 0.0.0.0) and no host name.
+    const Bytes captured = hex_bytes("0001" "0001" "05616c696365" "027077" "00" "00000000" "00");
+    auto parsed = parse_v1_mng(captured);
+    REQUIRE(std::holds_alternative<V1MngMessage>(parsed));
+    const auto& m = std::get<V1MngMessage>(parsed);
+    REQUIRE(m.login);
+    CHECK(m.login->user == "alice");
+    CHECK(m.login->password == "pw");
+    CHECK(m.login->address == "0.0.0.0");
+    CHECK(m.login->host_name.empty());
+    // Our encoder writes the same message, header included (size 27).
+    Bytes whole = hex_bytes("00000001" "0000001b");
+    whole.insert(whole.end(), captured.begin(), captured.end());
+    CHECK(encode_v1_mng_login({"alice", "pw", "0.0.0.0", ""}) == whole);
+
+    SECTION("malformed logins are errors") {
+        for (const char* hex : {"0001" "0001" "05616c6963",                      // user cut
+                                "0001" "0001" "05616c696365" "027077" "07" "00",  // address type 7
+                                "0001" "0001" "05616c696365" "027077" "01" "0000",  // IPv6 cut
+                                "0001" "0001" "05616c696365" "027077" "00" "00000000" "00" "ff",  // trailing
+                                "0001" "0001" "05616c0069" "027077" "00" "00000000" "00",  // NUL in user
+                                "0001" "0004", "0002" "0001"})
+            CHECK(std::holds_alternative<std::string>(parse_v1_mng(hex_bytes(hex))));
+    }
+    SECTION("an action request (no 0.9.21 client sends one) parses") {
+        auto a = parse_v1_mng(hex_bytes("0001" "0007"));
+        REQUIRE(std::holds_alternative<V1MngMessage>(a));
+        CHECK(std::get<V1MngMessage>(a).command == V1MngCommand::action);
+    }
+}
+
+TEST_CASE("a v1 list entry is laid out as libscp_v1c_mng.c reads it", "[scp]") {
+    setenv("TZ", "UTC", 1);
+    tzset();
+    V1MngSession s;
+    s.id = 0x1234567;
+    s.type = V1SessionType::xvnc;
+    s.width = 1024;
+    s.height = 768;
+    s.bpp = 24;
+    s.idle_minutes = 1 * 1440 + 2 * 60 + 3;
+    s.connected_usec = 1796172300ull * 1000000;  // 2026-12-02 00:45 UTC
+    const Bytes out = encode_v1_mng_list({s});
+    // header, cmdset 1, cmd 6, total 1, continued 0, count 1; SID, type 2,
+    // height, width, bpp, idle d/h/m, year, month, day, hour, minute,
+    // address type 0 + IPv4 0.0.0.0.
+    CHECK(out == hex_bytes("00000001" "0000002a" "0001" "0006" "00000001" "00" "01"
+                           "01234567" "02" "0300" "0400" "18" "01" "02" "03"
+                           "07ea" "0c" "02" "00" "2d" "00" "00000000"));
+    CHECK(encode_v1_mng_list({}) == hex_bytes("00000001" "00000012" "0001" "0006" "00000000" "00" "00"));
+}
+
+TEST_CASE("rsm sessions map onto sesman's list fields", "[scp]") {
+    RsmSessionInfo r;
+    r.id = "0123456789abcdef0123456789abcdef";
+    r.type = "xvnc";
+    r.state = "running";
+    r.width = 1920;
+    r.height = 1080;
+    r.depth = 24;
+    r.created_usec = 1'000'000'000'000'000;
+    r.disconnected_usec = 0;
+    const std::uint64_t now = r.created_usec + 3'600'000'000ull;
+    V1MngSession v = v1_session_of(r, now);
+    CHECK(v.id == 0x0123456);
+    CHECK(v.type == V1SessionType::xvnc);
+    CHECK((v.width == 1920 && v.height == 1080 && v.bpp == 24));
+    CHECK(v.idle_minutes == 0);
+    CHECK(v.connected_usec == r.created_usec);
+
+    r.state = "disconnected";
+    r.disconnected_usec = now - 125 * 60'000'000ull;
+    r.type = "xorg";
+    v = v1_session_of(r, now);
+    CHECK(v.idle_minutes == 125);
+    CHECK(v.type == V1SessionType::xorg);
+    r.type = "xvfb";
+    CHECK(v1_session_of(r, now).type == V1SessionType::none);
+    r.width = 70000;
+    CHECK(v1_session_of(r, now).width == 0xffff);
+    // The id stays positive in sesadmin's %d: 28 bits.
+    CHECK(v1_session_id_of("fffffffff") == 0x0fffffff);
+    CHECK(v1_session_id_of("zz") == 0);
 }

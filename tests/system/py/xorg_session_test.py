@@ -67,8 +67,9 @@ class XorgSessionTest(unittest.TestCase):
         text = open(log, errors="replace").read()
         self.assertIn('Using config file: "/etc/X11/xrdp/xorg.conf"', text)
         self.assertIn("xrdpdev", text)
-        # xorgxrdp listens for xrdp on its own sockets (/tmp/.xrdp by default).
-        self.assertTrue(os.path.exists(f"/tmp/.xrdp/xrdp_display_{number}"))
+        # xorgxrdp listens for xrdp on its own sockets, where Debian's xrdp
+        # looks ([display.xorg] environment: XRDP_SOCKET_PATH).
+        self.assertTrue(os.path.exists(f"/run/xrdp/sockdir/xrdp_display_{number}"))
 
         # The display fd speaks X11 and takes the session's cookie only.
         fds, details = sc.connect_session(g, sid, client_name="rdp-client")
@@ -94,7 +95,7 @@ class XorgSessionTest(unittest.TestCase):
         wait(lambda: not pids(USER, "Xorg"), 20, "Xorg to exit")
         wait(lambda: scope_gone(sid), 20, "the scope to go")
         self.assertEqual(run("pgrep", "-x", "Xorg").stdout.strip(), "", "no Xorg of anybody is left")
-        self.assertFalse(os.path.exists(f"/tmp/.xrdp/xrdp_display_{number}"))
+        self.assertFalse(os.path.exists(f"/run/xrdp/sockdir/xrdp_display_{number}"))
         self.assertFalse(os.path.exists(f"/tmp/.X11-unix/X{number}"))
         self.assertFalse(os.path.exists(f"/run/rsm/user/{uid}/Xauthority-{sid}"))
 

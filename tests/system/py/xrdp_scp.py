@@ -161,6 +161,23 @@ class VncRelayTest(unittest.TestCase):
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.1", 5900 + display), timeout=3).close()
 
+    def test_next_session_on_the_display_is_served_at_once(self):
+        # The session ends while xrdp still holds the relay: the relay closes
+        # first and its port sits in TIME_WAIT. The next login gets the same
+        # display number and must still be served (a deny here is what
+        # binding without SO_REUSEADDR did, for a minute).
+        display, guid = self.login()
+        c, result = self.rfb_auth(5900 + display, xrdp_vnc_password(guid))
+        with c:
+            self.assertEqual(result, 0)
+            end_all("bob", "192.0.2.70")
+            self.assertEqual(c.recv(10), b"")
+        again, guid = self.login()
+        self.assertEqual(again, display)
+        c, result = self.rfb_auth(5900 + again, xrdp_vnc_password(guid))
+        with c:
+            self.assertEqual(result, 0)
+
     def test_wrong_vnc_password_fails_and_closes(self):
         display, _ = self.login()
         c, result = self.rfb_auth(5900 + display, "00000000")

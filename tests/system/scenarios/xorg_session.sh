@@ -17,6 +17,8 @@ set -e
     # A real X client keeps the display busy the way a desktop would.
     printf '#!/bin/sh\nexec xterm -geometry 80x24+10+10\n' >/home/alice/.xsession
     chmod 755 /home/alice/.xsession; chown alice: /home/alice/.xsession
+    # xrdp's socket directory, where [display.xorg] makes xorgxrdp listen.
+    /bin/sh /usr/share/xrdp/socksetup
     systemctl enable --now rsm-manager.socket
 } >/dev/null 2>&1 || { echo "1..1"; echo "not ok 1 - scenario setup"; exit 1; }
 set +e

@@ -25,6 +25,9 @@ set -e
     # xrdp: straight to the Xvnc section with the client's credentials (no
     # login dialog), the way a site using only Xvnc configures it.
     sed -i -e 's/^autorun=.*/autorun=Xvnc/' /etc/xrdp/xrdp.ini
+    # DEBUG: xrdp logs "chansrv connect successful" only at this level
+    # (xrdp_xorg.py checks that xrdp reached chansrv at the first try).
+    sed -i -e 's/^LogLevel=INFO/LogLevel=DEBUG/' /etc/xrdp/xrdp.ini
     systemctl enable --now rsm-manager.socket rsm-scp.socket
     # xrdp itself, by hand, as its unit would run it (User=xrdp, socksetup
     # first): the unit is masked for the whole boot, and it Requires=

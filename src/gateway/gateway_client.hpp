@@ -10,19 +10,25 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "util/fd.hpp"
 #include "util/handles.hpp"
 
-namespace rsm::scp_daemon {
+namespace rsm::gateway {
 
 struct GatewayRequest {
     std::string user;
     std::string password;        // wiped once sent
     std::string client_address;  // "" if xrdp did not tell
+    std::string gateway = "xrdp";  // the login's "gateway" label (journal, records)
     bool want_session = true;    // false: authentication only (SCP code 4)
     std::string type;            // "xvnc" or "xorg"
     unsigned width = 0, height = 0, depth = 24;
+    // CreateSession's "companions": what xrdp expects next to the display
+    // (["chansrv"]: xrdp waits ~16 s for chansrv's socket before it shows
+    // anything). Used only when a new session starts.
+    std::vector<std::string> companions;
 };
 
 struct GatewayOutcome {
@@ -37,6 +43,11 @@ struct GatewayOutcome {
     UniqueFd control;
 };
 
+// ConnectSession's fds dictionary (at the reply's read position): keeps
+// copies of "display" and "control" (the message owns the received ones).
+// A negative errno on a malformed reply.
+int read_connect_fds(sd_bus_message* m, UniqueFd& display, UniqueFd& control);
+
 class GatewayClient {
 public:
     using Done = std::function<void(GatewayOutcome)>;
@@ -46,6 +57,8 @@ public:
     ~GatewayClient();
 
     void start(GatewayRequest request, Done done);
+    // The logged-in connection, for further calls (ScpV1Session's ListSessions).
+    sd_bus* bus() const noexcept { return bus_.get(); }
 
     // How long one gateway call may take: CreateSession answers when the
     // display server is ready, which for a new session is seconds.
@@ -71,4 +84,4 @@ private:
     Done done_;
 };
 
-}  // namespace rsm::scp_daemon
+}  // namespace rsm::gateway

@@ -1,4 +1,4 @@
-#include "gateway_client.hpp"
+#include "gateway/gateway_client.hpp"
 
 #include <cstring>
 #include <fcntl.h>
@@ -7,7 +7,7 @@
 #include "bus/names.hpp"
 #include "util/log.hpp"
 
-namespace rsm::scp_daemon {
+namespace rsm::gateway {
 
 namespace {
 
@@ -60,7 +60,7 @@ bool GatewayClient::call_login() {
     if (r >= 0) r = sd_bus_message_open_container(m, 'a', "{sv}");
     if (r >= 0 && !request_.client_address.empty())
         r = sd_bus_message_append(m, "{sv}", "address", "s", request_.client_address.c_str());
-    if (r >= 0) r = sd_bus_message_append(m, "{sv}", "gateway", "s", "xrdp");
+    if (r >= 0) r = sd_bus_message_append(m, "{sv}", "gateway", "s", request_.gateway.c_str());
     if (r >= 0) r = sd_bus_message_close_container(m);
     sd_bus_slot* slot = nullptr;
     if (r >= 0) r = sd_bus_call_async(bus_.get(), &slot, m, &GatewayClient::on_reply, this, 0);
@@ -75,10 +75,25 @@ bool GatewayClient::call_login() {
 bool GatewayClient::call_create() {
     step_ = Step::create;
     sd_bus_slot* slot = nullptr;
-    const int r = sd_bus_call_method_async(
-        bus_.get(), &slot, names::gateway_bus_name, names::gateway_path, names::gateway_interface, "CreateSession",
-        &GatewayClient::on_reply, this, "a{sv}", 4, "type", "s", request_.type.c_str(), "width", "u",
-        request_.width, "height", "u", request_.height, "depth", "u", request_.depth);
+    sd_bus_message* m = nullptr;
+    int r = sd_bus_message_new_method_call(bus_.get(), &m, names::gateway_bus_name, names::gateway_path,
+                                           names::gateway_interface, "CreateSession");
+    MessagePtr msg{m};
+    if (r >= 0) r = sd_bus_message_open_container(m, 'a', "{sv}");
+    if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}", "type", "s", request_.type.c_str(), "width", "u",
+                                  request_.width, "height", "u", request_.height, "depth", "u", request_.depth);
+    if (r >= 0 && !request_.companions.empty()) {
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0) r = sd_bus_message_append(m, "s", "companions");
+        if (r >= 0) r = sd_bus_message_open_container(m, 'v', "as");
+        if (r >= 0) r = sd_bus_message_open_container(m, 'a', "s");
+        for (std::size_t i = 0; r >= 0 && i < request_.companions.size(); ++i)
+            r = sd_bus_message_append(m, "s", request_.companions[i].c_str());
+        for (int level = 0; r >= 0 && level < 3; ++level) r = sd_bus_message_close_container(m);
+    }
+    if (r >= 0) r = sd_bus_message_close_container(m);
+    if (r >= 0) r = sd_bus_call_async(bus_.get(), &slot, m, &GatewayClient::on_reply, this, 0);
     if (r < 0) {
         finish_error("CreateSession", errno_text(r));
         return false;
@@ -106,11 +121,7 @@ int GatewayClient::on_reply(sd_bus_message* m, void* self, sd_bus_error*) {
     return 0;
 }
 
-namespace {
-
-// ConnectSession's fds dictionary: keeps copies of "display" and "control"
-// (the message owns the received ones).
-int read_fds(sd_bus_message* m, UniqueFd& display, UniqueFd& control) {
+int read_connect_fds(sd_bus_message* m, UniqueFd& display, UniqueFd& control) {
     int r = sd_bus_message_enter_container(m, 'a', "{sh}");
     if (r < 0) return r;
     const char* key = nullptr;
@@ -127,6 +138,8 @@ int read_fds(sd_bus_message* m, UniqueFd& display, UniqueFd& control) {
     if (r < 0) return r;
     return sd_bus_message_exit_container(m);
 }
+
+namespace {
 
 int read_details(sd_bus_message* m, int& display_number, std::string& protocol) {
     int r = sd_bus_message_enter_container(m, 'a', "{sv}");
@@ -184,7 +197,7 @@ void GatewayClient::handle_reply(sd_bus_message* m) {
         return;
     }
     case Step::connect:
-        if ((r = read_fds(m, outcome_.display, outcome_.control)) < 0)
+        if ((r = read_connect_fds(m, outcome_.display, outcome_.control)) < 0)
             return finish_error("ConnectSession reply (fds)", errno_text(r));
         if ((r = read_details(m, outcome_.display_number, outcome_.protocol)) < 0)
             return finish_error("ConnectSession reply (details)", errno_text(r));
@@ -207,4 +220,4 @@ void GatewayClient::finish() {
     if (auto d = std::exchange(done_, nullptr)) d(std::move(outcome_));
 }
 
-}  // namespace rsm::scp_daemon
+}  // namespace rsm::gateway

@@ -1,0 +1,174 @@
+#include "session_attach.hpp"
+
+#include <cstring>
+#include <fcntl.h>
+#include <string_view>
+#include <vector>
+
+#include "gateway/gateway_client.hpp"
+#include "bus/names.hpp"
+#include "client_link.hpp"
+#include "util/handles.hpp"
+#include "util/log.hpp"
+
+namespace rsm::gateway {
+
+namespace {
+
+constexpr std::string_view auth_failed = "Authentication failed";
+
+std::string errno_text(int r) { return std::strerror(r < 0 ? -r : r); }
+
+// The user's session ids starting with `prefix` (ListSessions).
+int matching_sessions(sd_bus* bus, const std::string& prefix, std::vector<std::string>& ids, std::string& error) {
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call_method(bus, names::gateway_bus_name, names::gateway_path, names::gateway_interface,
+                               "ListSessions", &e, &reply, "");
+    MessagePtr owned{reply};
+    if (r < 0) {
+        error = std::string("ListSessions: ") + (e.message ? e.message : errno_text(r));
+        sd_bus_error_free(&e);
+        return r;
+    }
+    if ((r = sd_bus_message_enter_container(reply, 'a', "(susssssuuuttss)")) < 0) return r;
+    while ((r = sd_bus_message_enter_container(reply, 'r', "susssssuuuttss")) > 0) {
+        const char* id = nullptr;
+        if ((r = sd_bus_message_read(reply, "s", &id)) < 0) return r;
+        if (std::string_view(id).starts_with(prefix)) ids.emplace_back(id);
+        if ((r = sd_bus_message_skip(reply, "usssssuuuttss")) < 0) return r;
+        if ((r = sd_bus_message_exit_container(reply)) < 0) return r;
+    }
+    return r < 0 ? r : 0;
+}
+
+int create_session(sd_bus* bus, const GatewayConfig& config, const UserSelector& selector,
+                   const std::string& session_id, std::string& id, bool& reused, std::string& error) {
+    sd_bus_message* m = nullptr;
+    int r = sd_bus_message_new_method_call(bus, &m, names::gateway_bus_name, names::gateway_path,
+                                           names::gateway_interface, "CreateSession");
+    MessagePtr msg{m};
+    if (r >= 0) r = sd_bus_message_open_container(m, 'a', "{sv}");
+    if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}", "type", "s", "xvnc", "width", "u", config.width, "height",
+                                  "u", config.height, "depth", "u", config.depth);
+    if (r >= 0 && selector.kind == UserSelector::Kind::new_session) r = sd_bus_message_append(m, "{sv}", "new", "b", 1);
+    if (r >= 0 && !session_id.empty()) r = sd_bus_message_append(m, "{sv}", "session_id", "s", session_id.c_str());
+    if (r >= 0) r = sd_bus_message_close_container(m);
+    if (r < 0) {
+        error = "CreateSession: " + errno_text(r);
+        return r;
+    }
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_message* reply = nullptr;
+    r = sd_bus_call(bus, m, 0, &e, &reply);
+    MessagePtr owned{reply};
+    if (r < 0) {
+        error = std::string("CreateSession: ") + (e.name ? e.name : "") + ": " + (e.message ? e.message : errno_text(r));
+        sd_bus_error_free(&e);
+        return r;
+    }
+    const char* sid = nullptr;
+    int was_reused = 0;
+    if ((r = sd_bus_message_read(reply, "sb", &sid, &was_reused)) < 0) return r;
+    id = sid;
+    reused = was_reused != 0;
+    return 0;
+}
+
+int connect_session(sd_bus* bus, const std::string& id, UniqueFd& display, UniqueFd& control, std::string& error) {
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call_method(bus, names::gateway_bus_name, names::gateway_path, names::gateway_interface,
+                               "ConnectSession", &e, &reply, "sa{sv}", id.c_str(), 0);
+    MessagePtr owned{reply};
+    if (r < 0) {
+        error = std::string("ConnectSession: ") + (e.message ? e.message : errno_text(r));
+        sd_bus_error_free(&e);
+        return r;
+    }
+    if ((r = gateway::read_connect_fds(reply, display, control)) < 0) return r;
+    if (!display || !control) {
+        error = "ConnectSession: no display or control fd";
+        return -EPROTO;
+    }
+    return 0;
+}
+
+}  // namespace
+
+AttachResult login_and_attach(const GatewayConfig& config, const std::string& gateway_socket,
+                              const UserSelector& selector, std::string password, const std::string& client_address,
+                              std::uint64_t deadline_usec) {
+    AttachResult result;
+    result.viewer_reason = std::string(auth_failed);
+    sd_event* e = nullptr;
+    if (const int r = sd_event_new(&e); r < 0) {
+        result.log_error = "sd_event_new: " + errno_text(r);
+        return result;
+    }
+    EventPtr event{e};
+    gateway::GatewayClient client{e, gateway_socket};
+    gateway::GatewayRequest request;
+    request.user = selector.user;
+    request.password = std::move(password);
+    request.client_address = client_address;
+    request.gateway = "rsm-gateway";
+    request.want_session = false;  // the selector decides CreateSession's options below
+    bool done = false;
+    gateway::GatewayOutcome outcome;
+    client.start(std::move(request), [&](gateway::GatewayOutcome o) {
+        outcome = std::move(o);
+        done = true;
+    });
+    while (!done) {
+        const std::uint64_t now = now_usec();
+        if (now >= deadline_usec) {
+            result.log_error = "the login did not finish before the authentication deadline";
+            return result;
+        }
+        if (const int r = sd_event_run(e, deadline_usec - now); r < 0) {
+            result.log_error = "sd_event_run: " + errno_text(r);
+            return result;
+        }
+    }
+    if (!outcome.ok) {
+        result.log_error = outcome.error_name + ": " + outcome.error_message;
+        return result;
+    }
+    // Logged in: from here a failure is not about the password.
+    sd_bus* bus = client.bus();
+    std::string session_id, error;
+    if (selector.kind == UserSelector::Kind::session) {
+        std::vector<std::string> ids;
+        if (const int r = matching_sessions(bus, selector.session_prefix, ids, error); r < 0) {
+            result.viewer_reason = "Could not list your sessions";
+            result.log_error = error.empty() ? "ListSessions reply: " + errno_text(r) : error;
+            return result;
+        }
+        if (ids.size() != 1) {
+            result.viewer_reason = ids.empty() ? "No session of yours has an id starting with " + selector.session_prefix
+                                               : "More than one of your sessions has an id starting with " +
+                                                     selector.session_prefix;
+            result.log_error = result.viewer_reason;
+            return result;
+        }
+        session_id = ids.front();
+    }
+    if (const int r = create_session(bus, config, selector, session_id, result.session_id, result.reused, error);
+        r < 0) {
+        result.viewer_reason = "Could not start or find your session";
+        result.log_error = error.empty() ? "CreateSession reply: " + errno_text(r) : error;
+        return result;
+    }
+    if (const int r = connect_session(bus, result.session_id, result.display, result.control, error); r < 0) {
+        result.viewer_reason = "Could not connect to your session";
+        result.log_error = error.empty() ? "ConnectSession reply: " + errno_text(r) : error;
+        return result;
+    }
+    result.ok = true;
+    result.viewer_reason.clear();
+    return result;
+}
+
+}  // namespace rsm::gateway
