@@ -88,7 +88,11 @@ fi
 if [[ $failed == 1 ]]; then
     # meson --print-errorlogs shows only stderr of TAP tests: repeat there.
     { echo "# $name failed:"; grep -A8 '^not ok' "$out"; } >&2
-    ct_journal 300 | tee /dev/stderr
+    # Not `tee /dev/stderr`: when stdout and stderr are one file, reopening
+    # it through /dev/stderr truncates it and loses the TAP printed so far.
+    journal=$(ct_journal 300)
+    printf '%s\n' "$journal"
+    printf '%s\n' "$journal" >&2
 elif [[ ${RSM_SYSTEST_KEEP_JOURNAL:-0} == 1 ]]; then
     ct_journal 300
 fi
