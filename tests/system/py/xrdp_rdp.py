@@ -3,8 +3,8 @@ client's screen, and xrdp's own message when the login fails."""
 
 import unittest
 
-from rdp_client import RED, XRDP_GREY, ClientScreen, colour_share, colours, diagnostics, stop, wait_xrdp_listening
-from systest import end_all, wait
+from rdp_client import RED, XRDP_GREY, ClientScreen, colour_share, stop, wait_xrdp_listening
+from systest import end_all
 
 
 class RdpClientTest(unittest.TestCase):
@@ -21,18 +21,10 @@ class RdpClientTest(unittest.TestCase):
     def tearDown(self):
         end_all("alice", "127.0.0.1")
 
-    def wait_for(self, what, check, timeout=60):
-        try:
-            return wait(lambda: (lambda s: s if s and check(s) else None)(self.screen.screenshot()), timeout, what)
-        except AssertionError as e:
-            shot = self.screen.screenshot() or b""
-            raise AssertionError(f"{e}; colours {colours(shot)}, red {colour_share(shot, RED):.2f}, "
-                                 f"grey {colour_share(shot, XRDP_GREY, 4):.2f}\n" + diagnostics()) from None
-
     def test_desktop_appears(self):
         client = self.screen.xfreerdp("alice", "alice-pw")
         try:
-            self.wait_for("the session's red xterm in the RDP client's window",
+            self.screen.wait_for("the session's red xterm in the RDP client's window",
                           lambda s: colour_share(s, RED) > 0.3)
         finally:
             stop(client)
@@ -43,7 +35,7 @@ class RdpClientTest(unittest.TestCase):
             # xrdp's "Connection Log" window (400x400, grey) with "login
             # failed for user alice": the client is not left black, and
             # none of the session's red shows.
-            shot = self.wait_for("xrdp's login-failed dialog", lambda s: colour_share(s, XRDP_GREY, 4) > 0.05)
+            shot = self.screen.wait_for("xrdp's login-failed dialog", lambda s: colour_share(s, XRDP_GREY, 4) > 0.05)
             self.assertLess(colour_share(shot, RED), 0.01)
         finally:
             stop(client)

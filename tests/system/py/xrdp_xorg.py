@@ -10,7 +10,7 @@ import re
 import time
 import unittest
 
-from rdp_client import RED, XRDP_GREY, ClientScreen, colour_share, colours, diagnostics, stop, wait_xrdp_listening
+from rdp_client import RED, ClientScreen, colour_share, diagnostics, stop, wait_xrdp_listening
 from systest import end_all, pids, run, wait
 
 USER = "bob"
@@ -70,20 +70,12 @@ class XorgRdpTest(unittest.TestCase):
     def tearDown(self):
         end_all(USER, "127.0.0.1")
 
-    def wait_for(self, what, check, timeout=60):
-        try:
-            return wait(lambda: (lambda s: s if s and check(s) else None)(self.screen.screenshot()), timeout, what)
-        except AssertionError as e:
-            shot = self.screen.screenshot() or b""
-            raise AssertionError(f"{e}; colours {colours(shot)}, red {colour_share(shot, RED):.2f}, "
-                                 f"grey {colour_share(shot, XRDP_GREY, 4):.2f}\n" + diagnostics()) from None
-
     def test_xorg_desktop_with_chansrv(self):
         offset = log_size()
         started = time.monotonic()
         client = self.screen.xfreerdp(USER, USER + "-pw")
         try:
-            self.wait_for("the session's red xterm through xorgxrdp", lambda s: colour_share(s, RED) > 0.3)
+            self.screen.wait_for("the session's red xterm through xorgxrdp", lambda s: colour_share(s, RED) > 0.3)
             elapsed = time.monotonic() - started
             log = log_since(offset)
             # Code 20: xrdp's xup module went to xorgxrdp's unix socket, and
