@@ -9,6 +9,13 @@ if [ -z "$DISPLAY" ]; then
     exec sleep infinity
 fi
 
+# A seamless xpra session (display type "xpra") shows windows, not a
+# desktop, and xpra is its window manager: start a terminal, and the
+# session ends when it exits.
+if [ "$RSM_DISPLAY_TYPE" = xpra ]; then
+    exec xterm
+fi
+
 # The user's own session script, as display managers honour it.
 if [ -x "$HOME/.xsession" ]; then
     exec "$HOME/.xsession"

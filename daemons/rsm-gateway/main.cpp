@@ -2,8 +2,9 @@
 // with Accept=yes (units/rsm-gateway.socket): each TCP connection is its own
 // process, running as a transient unprivileged user in group rsm-gateway
 // (trusted by rsm-manager to name the client's address), which serves this
-// one client and exits. So far it serves VNC viewers (RFB 3.8 with VeNCrypt);
-// clients that speak first (HTTP, TLS, xpra) are recognised and turned away
+// one client and exits. So far it serves VNC viewers (RFB 3.8 with VeNCrypt)
+// and xpra clients (xpra_session.hpp); other clients that speak first (HTTP,
+// TLS) are recognised and turned away
 // (docs/rsm-gateway.md). Options, for tests:
 //   --gateway-socket=PATH   the manager's gateway socket (/run/rsm/gateway.sock)
 //   --config=PATH           rsm-gateway's configuration (/etc/rsm/gateway.toml)
@@ -23,6 +24,7 @@
 #include "gateway_config.hpp"
 #include "rfb_session.hpp"
 #include "sniff.hpp"
+#include "xpra_session.hpp"
 #include "util/log.hpp"
 
 using namespace rsm;
@@ -154,6 +156,14 @@ int main(int argc, char** argv) {
     if (closed) {
         log::info("client closed the connection before speaking", {client});
         return 0;
+    }
+    if (first == FirstBytes::xpra) {
+        XpraOptions options;
+        options.config = *loaded.config;
+        options.gateway_socket = gateway_socket;
+        options.client_address = peer.address;
+        options.loopback = peer.loopback;
+        return serve_xpra(std::move(connection), options);
     }
     if (first != FirstBytes::silent) {
         // Hooks for HTTP/noVNC and xpra: they will take the connection here.

@@ -19,8 +19,10 @@ constexpr std::string_view auth_failed = "Authentication failed";
 
 std::string errno_text(int r) { return std::strerror(r < 0 ? -r : r); }
 
-// The user's session ids starting with `prefix` (ListSessions).
-int matching_sessions(sd_bus* bus, const std::string& prefix, std::vector<std::string>& ids, std::string& error) {
+// The user's session ids starting with `prefix`, or when `display` is
+// given those on that X display (ListSessions).
+int matching_sessions(sd_bus* bus, const std::string& prefix, const std::string& display,
+                      std::vector<std::string>& ids, std::string& error) {
     sd_bus_error e = SD_BUS_ERROR_NULL;
     sd_bus_message* reply = nullptr;
     int r = sd_bus_call_method(bus, names::gateway_bus_name, names::gateway_path, names::gateway_interface,
@@ -34,23 +36,27 @@ int matching_sessions(sd_bus* bus, const std::string& prefix, std::vector<std::s
     if ((r = sd_bus_message_enter_container(reply, 'a', "(susssssuuuttss)")) < 0) return r;
     while ((r = sd_bus_message_enter_container(reply, 'r', "susssssuuuttss")) > 0) {
         const char* id = nullptr;
+        const char* on = nullptr;
         if ((r = sd_bus_message_read(reply, "s", &id)) < 0) return r;
-        if (std::string_view(id).starts_with(prefix)) ids.emplace_back(id);
-        if ((r = sd_bus_message_skip(reply, "usssssuuuttss")) < 0) return r;
+        if ((r = sd_bus_message_skip(reply, "usss")) < 0) return r;
+        if ((r = sd_bus_message_read(reply, "s", &on)) < 0) return r;
+        if (display.empty() ? std::string_view(id).starts_with(prefix) : display == on) ids.emplace_back(id);
+        if ((r = sd_bus_message_skip(reply, "suuuttss")) < 0) return r;
         if ((r = sd_bus_message_exit_container(reply)) < 0) return r;
     }
     return r < 0 ? r : 0;
 }
 
 int create_session(sd_bus* bus, const GatewayConfig& config, const UserSelector& selector,
-                   const std::string& session_id, std::string& id, bool& reused, std::string& error) {
+                   const std::string& session_id, const std::string& type, std::string& id, bool& reused,
+                   std::string& error) {
     sd_bus_message* m = nullptr;
     int r = sd_bus_message_new_method_call(bus, &m, names::gateway_bus_name, names::gateway_path,
                                            names::gateway_interface, "CreateSession");
     MessagePtr msg{m};
     if (r >= 0) r = sd_bus_message_open_container(m, 'a', "{sv}");
     if (r >= 0)
-        r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}", "type", "s", "xvnc", "width", "u", config.width, "height",
+        r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}", "type", "s", type.c_str(), "width", "u", config.width, "height",
                                   "u", config.height, "depth", "u", config.depth);
     if (r >= 0 && selector.kind == UserSelector::Kind::new_session) r = sd_bus_message_append(m, "{sv}", "new", "b", 1);
     if (r >= 0 && !session_id.empty()) r = sd_bus_message_append(m, "{sv}", "session_id", "s", session_id.c_str());
@@ -99,7 +105,7 @@ int connect_session(sd_bus* bus, const std::string& id, UniqueFd& display, Uniqu
 
 AttachResult login_and_attach(const GatewayConfig& config, const std::string& gateway_socket,
                               const UserSelector& selector, std::string password, const std::string& client_address,
-                              std::uint64_t deadline_usec) {
+                              std::uint64_t deadline_usec, const std::string& type, const std::string& display) {
     AttachResult result;
     result.viewer_reason = std::string(auth_failed);
     sd_event* e = nullptr;
@@ -139,11 +145,18 @@ AttachResult login_and_attach(const GatewayConfig& config, const std::string& ga
     // Logged in: from here a failure is not about the password.
     sd_bus* bus = client.bus();
     std::string session_id, error;
-    if (selector.kind == UserSelector::Kind::session) {
+    const bool by_display = selector.kind == UserSelector::Kind::policy && !display.empty();
+    if (selector.kind == UserSelector::Kind::session || by_display) {
         std::vector<std::string> ids;
-        if (const int r = matching_sessions(bus, selector.session_prefix, ids, error); r < 0) {
+        if (const int r = matching_sessions(bus, selector.session_prefix, by_display ? display : "", ids, error);
+            r < 0) {
             result.viewer_reason = "Could not list your sessions";
             result.log_error = error.empty() ? "ListSessions reply: " + errno_text(r) : error;
+            return result;
+        }
+        if (by_display && ids.size() != 1) {
+            result.viewer_reason = "No session of yours is on display " + display;
+            result.log_error = result.viewer_reason;
             return result;
         }
         if (ids.size() != 1) {
@@ -155,7 +168,8 @@ AttachResult login_and_attach(const GatewayConfig& config, const std::string& ga
         }
         session_id = ids.front();
     }
-    if (const int r = create_session(bus, config, selector, session_id, result.session_id, result.reused, error);
+    if (const int r = create_session(bus, config, selector, session_id, type, result.session_id, result.reused,
+                                        error);
         r < 0) {
         result.viewer_reason = "Could not start or find your session";
         result.log_error = error.empty() ? "CreateSession reply: " + errno_text(r) : error;

@@ -25,12 +25,17 @@ struct AttachResult {
     std::string log_error;  // the D-Bus error, for the journal
     std::string session_id;
     bool reused = false;
-    UniqueFd display;  // RFB to the session's Xvnc
+    UniqueFd display;  // to the session's display server (RFB to Xvnc, xpra's socket)
     UniqueFd control;  // org.rsm.SessionControl1; closing it disconnects
 };
 
+// `type`: the display type of a new session ("xvnc" for VNC viewers,
+// "xpra" for xpra clients); a reused one must be of that type too.
+// `display` (":N", xpra's --display): with the plain "USER" selector, the
+// user's session on that display, else a failure saying there is none.
 AttachResult login_and_attach(const GatewayConfig& config, const std::string& gateway_socket,
                               const UserSelector& selector, std::string password, const std::string& client_address,
-                              std::uint64_t deadline_usec);
+                              std::uint64_t deadline_usec, const std::string& type = "xvnc",
+                              const std::string& display = "");
 
 }  // namespace rsm::gateway

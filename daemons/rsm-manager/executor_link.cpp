@@ -6,7 +6,6 @@
 #include <system_error>
 
 #include "bus/connection.hpp"
-#include "bus/dict_reader.hpp"
 #include "bus/error.hpp"
 #include "bus/names.hpp"
 #include "util/fd.hpp"
@@ -199,15 +198,15 @@ void ExecutorLink::login(const LoginRequest& req, std::function<void(LoginResult
     // It carries the password: sd-bus erases the message's buffers when it
     // is freed (and marks the reply the same way).
     (void)sd_bus_message_sensitive(m.get());
-    int r = sd_bus_message_append(m.get(), "sss", req.mode.c_str(), req.user.c_str(), req.password.c_str());
+    const bool account = req.mode == protocol::LoginMode::account;
+    int r = sd_bus_message_append(m.get(), "sss", protocol::to_string(req.mode), req.user.c_str(), req.password.c_str());
     if (r >= 0) r = sd_bus_message_open_container(m.get(), 'a', "{sv}");
     if (r >= 0) r = sd_bus_message_append(m.get(), "{sv}", "service", "s", req.pam_service.c_str());
     if (r >= 0 && !req.rhost.empty()) r = sd_bus_message_append(m.get(), "{sv}", "rhost", "s", req.rhost.c_str());
     if (r >= 0 && !req.gateway.empty())
         r = sd_bus_message_append(m.get(), "{sv}", "gateway", "s", req.gateway.c_str());
-    if (r >= 0 && req.mode == "account") r = sd_bus_message_append(m.get(), "{sv}", "uid", "u", req.uid);
-    if (r >= 0 && req.mode == "account" && !req.purpose.empty())
-        r = sd_bus_message_append(m.get(), "{sv}", "purpose", "s", req.purpose.c_str());
+    if (r >= 0 && account) r = sd_bus_message_append(m.get(), "{sv}", "uid", "u", req.uid);
+    if (r >= 0 && account) r = sd_bus_message_append(m.get(), "{sv}", "purpose", "s", protocol::to_string(req.purpose));
     if (r >= 0 && req.conversation_timeout_usec)
         r = sd_bus_message_append(m.get(), "{sv}", "conversation_timeout_usec", "t", req.conversation_timeout_usec);
     const config::Access& a = req.access;
@@ -294,71 +293,7 @@ int append_entry(sd_bus_message* m, const char* key, const char* type, T value) 
     return sd_bus_message_append(m, "{sv}", key, type, value);
 }
 
-[[noreturn]] void malformed_record(const std::string& what) {
-    throw std::runtime_error("malformed session record: " + what);
-}
-
 }  // namespace
-
-void read_record_dict(sd_bus_message* m, session::Record& r) {
-    bus::DictFailure failure;
-    const int result = bus::read_dict(
-        m,
-        [&](std::string_view key, std::string_view contents) {
-            const std::string k{key};
-            auto read_s = [&](std::string& out) {
-                const char* v = nullptr;
-                if (contents != "s" || sd_bus_message_read(m, "v", "s", &v) < 0) malformed_record(k + ": expected s");
-                out = v;
-            };
-            auto read_u = [&](uint32_t& out) {
-                if (contents != "u" || sd_bus_message_read(m, "v", "u", &out) < 0) malformed_record(k + ": expected u");
-            };
-            auto read_t = [&](uint64_t& out) {
-                if (contents != "t" || sd_bus_message_read(m, "v", "t", &out) < 0) malformed_record(k + ": expected t");
-            };
-            if (k == "session_id") read_s(r.id);
-            else if (k == "uid") read_u(r.uid);
-            else if (k == "user") read_s(r.user);
-            else if (k == "type") read_s(r.type);
-            else if (k == "state") {
-                std::string st;
-                read_s(st);
-                auto parsed = session::state_from_string(st);
-                if (!parsed) malformed_record("state: unknown state '" + st + "'");
-                r.state = *parsed;
-            } else if (k == "display") read_s(r.display);
-            else if (k == "display_number") {
-                uint32_t n = 0;
-                read_u(n);
-                r.display_number = static_cast<int>(n);
-            } else if (k == "leader_pid") read_u(r.leader_pid);
-            else if (k == "executor_pid") read_u(r.executor_pid);
-            else if (k == "logind_session") read_s(r.logind_session);
-            else if (k == "desktop") read_s(r.desktop);
-            else if (k == "width") read_u(r.width);
-            else if (k == "height") read_u(r.height);
-            else if (k == "depth") read_u(r.depth);
-            else if (k == "client_address") read_s(r.client_address);
-            else if (k == "client_name") read_s(r.client_name);
-            else if (k == "created_usec") read_t(r.created_usec);
-            else if (k == "connected_usec") read_t(r.connected_usec);
-            else if (k == "disconnected_usec") read_t(r.disconnected_usec);
-            else if (sd_bus_message_skip(m, "v") < 0) malformed_record(k + ": cannot skip");
-            return 0;
-        },
-        &failure);
-    if (result < 0) {
-        switch (failure.step) {
-        case bus::DictStep::dictionary: malformed_record("expected a{sv}");
-        case bus::DictStep::entry: malformed_record("bad entry");
-        case bus::DictStep::key: malformed_record("bad key");
-        case bus::DictStep::value: malformed_record("bad variant");
-        case bus::DictStep::entry_end: malformed_record("bad entry end");
-        case bus::DictStep::dictionary_end: malformed_record("bad dictionary end");
-        }
-    }
-}
 
 void ExecutorLink::call(const char* method, const std::function<int(sd_bus_message*)>& append, uint64_t timeout_usec,
                         bool wants_record, std::function<void(ExecutorReply)> done) {
@@ -431,8 +366,24 @@ void ExecutorLink::start_session(const std::string& session_id, const StartSessi
         if (r >= 0) r = append_strv_entry(m, "session_argv", p.session_argv);
         if (r >= 0) r = append_strv_entry(m, "reconnect_argv", p.reconnect_argv);
         if (r >= 0 && !p.display_env.empty()) r = append_strv_entry(m, "display_env", p.display_env);
+        if (r >= 0 && !p.display_client_socket.empty())
+            r = append_entry(m, "display_client_socket", "s", p.display_client_socket.c_str());
+        if (r >= 0 && !p.display_ready_line.empty())
+            r = append_entry(m, "display_ready_line", "s", p.display_ready_line.c_str());
+        if (r >= 0 && !p.display_suspend_line.empty())
+            r = append_entry(m, "display_suspend_line", "s", p.display_suspend_line.c_str());
+        if (r >= 0 && !p.display_start_line.empty())
+            r = append_entry(m, "display_start_line", "s", p.display_start_line.c_str());
+        if (r >= 0 && p.display_port) r = append_entry(m, "display_port", "u", p.display_port);
+        if (r >= 0 && !p.nx_options_file.empty()) {
+            r = append_entry(m, "nx_options", "s", p.nx_options.c_str());
+            if (r >= 0) r = append_entry(m, "nx_options_file", "s", p.nx_options_file.c_str());
+        }
         if (r >= 0 && !p.companions.empty()) r = session::append_companions_entry(m, p.companions);
         if (r >= 0) r = append_entry(m, "desktop", "s", p.desktop.c_str());
+        if (r >= 0 && !p.current_desktop.empty())
+            r = append_entry(m, "current_desktop", "s", p.current_desktop.c_str());
+        if (r >= 0 && p.wayland) r = append_entry(m, "xdg_session_type", "s", "wayland");
         if (r >= 0) r = append_entry(m, "width", "u", p.width);
         if (r >= 0) r = append_entry(m, "height", "u", p.height);
         if (r >= 0) r = append_entry(m, "depth", "u", p.depth);
@@ -469,6 +420,25 @@ void ExecutorLink::disconnect() {
         call("Disconnect", nullptr, 30'000'000, false, nullptr);
     } catch (const std::exception& e) {
         log::warning("Could not ask an executor to disconnect", {{"RSM_ERROR", e.what()}});
+    }
+}
+
+void ExecutorLink::set_limits(uint64_t max_lifetime_usec, uint64_t disconnected_timeout_usec,
+                              uint64_t idle_timeout_usec) {
+    try {
+        call(
+            "SetLimits",
+            [&](sd_bus_message* m) {
+                int r = sd_bus_message_open_container(m, 'a', "{sv}");
+                if (r >= 0) r = append_entry(m, "max_lifetime_usec", "t", max_lifetime_usec);
+                if (r >= 0) r = append_entry(m, "disconnected_timeout_usec", "t", disconnected_timeout_usec);
+                if (r >= 0) r = append_entry(m, "idle_timeout_usec", "t", idle_timeout_usec);
+                if (r >= 0) r = sd_bus_message_close_container(m);
+                return r;
+            },
+            30'000'000, false, nullptr);
+    } catch (const std::exception& e) {
+        log::warning("Could not send an executor the reloaded time limits", {{"RSM_ERROR", e.what()}});
     }
 }
 

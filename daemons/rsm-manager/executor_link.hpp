@@ -14,7 +14,9 @@
 
 #include "bus/quiet_attachment.hpp"
 #include "child_reaper.hpp"
+#include "record_dict.hpp"
 #include "config/config.hpp"
+#include "protocol/login_request.hpp"
 #include "session/companion.hpp"
 #include "session/record.hpp"
 #include "util/fd.hpp"
@@ -41,15 +43,14 @@ struct LoginResult {
 
 // Options for one Login call (see dbus/org.rsm.Executor1.xml).
 struct LoginRequest {
-    std::string mode;  // "password", "conversation", "account"
-    std::string user;  // empty in "account" mode (uid is used)
+    protocol::LoginMode mode = protocol::LoginMode::password;
+    std::string user;  // empty in account mode (uid is used)
     util::SecretString password;  // wiped when the request goes
-    uint32_t uid = 0;  // "account" mode only
-    // "account" mode only: "peer-credentials" (LoginWithCredentials, which
-    // needs access.allow_peer_credentials) or "session" (a new session of
-    // a connection that logged in already, by whatever kind of login).
-    // Empty is sent as nothing, which the executor takes as "peer-credentials".
-    std::string purpose;
+    uint32_t uid = 0;  // account mode only
+    // Account mode only: peer_credentials (LoginWithCredentials, which needs
+    // access.allow_peer_credentials) or session (a new session of a
+    // connection that logged in already, by whatever kind of login).
+    protocol::LoginPurpose purpose = protocol::LoginPurpose::peer_credentials;
     std::string pam_service;
     std::string rhost;
     std::string gateway;
@@ -66,8 +67,15 @@ struct StartSessionParams {
     std::string display_socket, xauthority;
     std::vector<std::string> session_argv, reconnect_argv;
     std::vector<std::string> display_env;                // "NAME=value" for the display server only
+    std::string display_client_socket;                   // [display.*] client_socket, expanded; "" = unused
+    std::string display_ready_line, display_suspend_line;  // [display.*] ready_line, suspend_line
+    std::string display_start_line;                        // [display.*] start_line
+    uint32_t display_port = 0;                           // nxagent: its loopback listen port
+    std::string nx_options, nx_options_file;             // nxagent: display string options, their file
     std::vector<session::CompanionCommand> companions;  // started once the display is ready
-    std::string desktop;
+    std::string desktop;          // the desktop entry's name (XDG_SESSION_DESKTOP); "" = the start script
+    std::string current_desktop;  // its DesktopNames, ':'-joined (XDG_CURRENT_DESKTOP); "" = desktop
+    bool wayland = false;         // the entry is a Wayland session (wayland-sessions; the null type only)
     uint32_t width = 0, height = 0, depth = 0;
     std::string client_address, client_name;
     uint64_t startup_timeout_usec = 0, idle_timeout_usec = 0, disconnected_timeout_usec = 0,
@@ -82,10 +90,6 @@ struct ExecutorReply {
     session::Record record;
     MessagePtr message;  // the reply itself (Connect: fds and details to pass on)
 };
-
-// Reads the executor's record dictionary (a{sv}) into `r`: only the keys
-// present are set. Throws std::runtime_error on a malformed dictionary.
-void read_record_dict(sd_bus_message* m, session::Record& r);
 
 class ExecutorLink {
 public:
@@ -135,6 +139,8 @@ public:
     // Fire and forget.
     void disconnect();
     void terminate();
+    // The [session] time limits after a reload (Executor1.SetLimits).
+    void set_limits(uint64_t max_lifetime_usec, uint64_t disconnected_timeout_usec, uint64_t idle_timeout_usec);
 
     // Use spawn(); public only for std::make_unique.
     struct Token {};

@@ -280,7 +280,7 @@ int GatewayConnection::method_login_with_credentials(sd_bus_message* m, void* us
         self->attempted_user_ = "uid:" + std::to_string(self->peer_.uid);
         self->accept_client({});
         LoginRequest req;
-        req.mode = "account";
+        req.mode = protocol::LoginMode::account;
         req.uid = self->peer_.uid;
         self->start_login(m, PendingKind::credentials, std::move(req));
         return 1;
@@ -298,7 +298,7 @@ int GatewayConnection::method_login_with_password(sd_bus_message* m, void* userd
         if (auto e = protocol::validate_password(password)) throw BusError(err::invalid_argument, "password: " + *e);
         self->begin_named_login("password", std::move(user), std::move(client));
         LoginRequest req;
-        req.mode = "password";
+        req.mode = protocol::LoginMode::password;
         req.user = self->attempted_user_;
         req.password = std::move(password);
         self->start_login(m, PendingKind::password, std::move(req));
@@ -315,7 +315,7 @@ int GatewayConnection::method_begin_login(sd_bus_message* m, void* userdata, sd_
         if (auto e = protocol::validate_user_name(user)) throw BusError(err::invalid_argument, "user: " + *e);
         self->begin_named_login("conversation", std::move(user), std::move(client));
         LoginRequest req;
-        req.mode = "conversation";
+        req.mode = protocol::LoginMode::conversation;
         req.user = self->attempted_user_;
         self->start_login(m, PendingKind::conversation, std::move(req));
         return 1;

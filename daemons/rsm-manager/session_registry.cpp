@@ -63,9 +63,22 @@ SessionRegistry::~SessionRegistry() {
 }
 
 void SessionRegistry::reconfigure(SessionSettings settings) {
+    // config::load checked first <= last; running sessions keep their numbers.
+    displays_.set_range(settings.session.display_first, settings.session.display_last);
     policy_ = session::ReconnectPolicy::parse(settings.session.reconnect_policy);
     scope_settings_ = scope_settings_from(settings.session);
     settings_ = std::move(settings);
+    // The time limits reach every session: those still starting with their
+    // StartSession, running ones by SetLimits.
+    const auto& s = settings_.session;
+    const uint64_t lifetime = usec(s.max_lifetime), disconnected = usec(s.disconnected_timeout),
+                   idle = usec(s.idle_timeout);
+    for (auto& [id, e] : entries_) {
+        e->params.max_lifetime_usec = lifetime;
+        e->params.disconnected_timeout_usec = disconnected;
+        e->params.idle_timeout_usec = idle;
+        if (e->link && e->record.complete) e->link->set_limits(lifetime, disconnected, idle);
+    }
 }
 
 std::string SessionRegistry::sessions_dir() const { return settings_.runtime_dir + "/sessions"; }

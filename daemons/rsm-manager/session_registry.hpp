@@ -68,7 +68,8 @@ public:
     SessionRegistry(const SessionRegistry&) = delete;
     SessionRegistry& operator=(const SessionRegistry&) = delete;
 
-    // New settings apply to sessions started from now on.
+    // New settings apply to sessions started from now on (the display range
+    // too: numbers in use stay with their sessions).
     void reconfigure(SessionSettings settings);
     // Called by reload(); set by main (re-reads rsm.toml, applies it everywhere).
     std::function<std::string()> reload_handler;

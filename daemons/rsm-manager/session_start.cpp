@@ -12,6 +12,7 @@
 #include "session/argv_template.hpp"
 #include "session/desktop_entry.hpp"
 #include "session/display_type.hpp"
+#include "session/nx_display.hpp"
 #include "session/session_id.hpp"
 #include "session_companions.hpp"
 #include "session_entry.hpp"
@@ -31,6 +32,9 @@ const config::Display* display_config(const config::Displays& d, session::Displa
     case session::DisplayType::xvnc: return &d.xvnc;
     case session::DisplayType::xvfb: return &d.xvfb;
     case session::DisplayType::xorg: return &d.xorg;
+    case session::DisplayType::xpra: return &d.xpra;
+    case session::DisplayType::xpra_desktop: return &d.xpra_desktop;
+    case session::DisplayType::nxagent: return &d.nxagent;
     case session::DisplayType::null: return nullptr;
     }
     return nullptr;
@@ -48,7 +52,7 @@ void SessionRegistry::create(sd_bus_message* call, CreateRequest req, std::uniqu
     const std::optional<session::DisplayType> type = session::display_type_from_string(req.type);
     if (!type)
         throw BusError(err::invalid_argument, "type: unknown display type '" + req.type +
-                                                  "' (expected xvnc, xvfb, xorg or null)");
+                                                  "' (expected one of " + session::display_type_names() + ")");
 
     // So is a companion rsm.toml does not define.
     check_companion_names(settings_.companions, req.companions);
@@ -63,6 +67,11 @@ void SessionRegistry::create(sd_bus_message* call, CreateRequest req, std::uniqu
         }
         if (!desktop)
             throw BusError(err::invalid_argument, "desktop: no desktop session named '" + req.desktop + "'");
+        // A Wayland compositor brings its own display: not one for an X server.
+        if (desktop->wayland && *type != session::DisplayType::null)
+            throw BusError(err::invalid_argument, "desktop '" + req.desktop +
+                                                      "' is a Wayland session (wayland-sessions); display type '" +
+                                                      req.type + "' runs X11 desktops");
     }
 
     // A named session, or one the policy picks.
@@ -97,8 +106,9 @@ void SessionRegistry::create(sd_bus_message* call, CreateRequest req, std::uniqu
 
     // A new session: limits first. Every entry has a live executor (entries
     // go when their link closes), so a dead session never counts.
-    if (cfg.max_sessions && entries_.size() >= cfg.max_sessions)
-        throw BusError(err::session_limit, "the system-wide limit of " + std::to_string(cfg.max_sessions) +
+    const unsigned max_sessions = cfg.max_sessions ? cfg.max_sessions : config::max_sessions_ceiling;
+    if (entries_.size() >= max_sessions)
+        throw BusError(err::session_limit, "the system-wide limit of " + std::to_string(max_sessions) +
                                                " sessions is reached");
     if (cfg.max_sessions_per_user) {
         const auto n = std::count_if(entries_.begin(), entries_.end(),
@@ -147,7 +157,8 @@ void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, session
     // The program: the desktop entry create() found, else the start script.
     if (desktop) {
         p.session_argv = desktop->argv;
-        if (!desktop->desktop_names.empty()) p.desktop = desktop->desktop_names;
+        p.current_desktop = desktop->desktop_names;
+        p.wayland = desktop->wayland;
     } else {
         p.session_argv = {cfg.start_script};
     }
@@ -165,12 +176,33 @@ void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, session
         r.display_number = static_cast<int>(*n);
         p.display_number = *n;
         p.xauthority = sockdir + "/" + xauthority_file_name(r.id);
-        p.display_socket = type == session::DisplayType::xvnc ? sockdir + "/" + vnc_socket_name(r.id)
-                                                              : "/tmp/.X11-unix/X" + std::to_string(*n);
-        session::TemplateValues v{*n, req.width, req.height, req.depth, p.xauthority, p.display_socket, req.user, r.id};
+        // Where the gateway's connection goes: Xvnc's and xpra's own socket
+        // in the user's socket directory, else the X server's.
+        if (type == session::DisplayType::xvnc)
+            p.display_socket = sockdir + "/" + vnc_socket_name(r.id);
+        else if (session::protocol_of(type) == session::DisplayProtocol::xpra)
+            p.display_socket = sockdir + "/" + xpra_socket_name(r.id);
+        else
+            p.display_socket = "/tmp/.X11-unix/X" + std::to_string(*n);
+        session::TemplateValues v{*n, req.width, req.height, req.depth, p.xauthority, p.display_socket, req.user, r.id, {}, 0};
+        if (type == session::DisplayType::nxagent) {
+            // nxagent listens on 127.0.0.1:<nx_port_base + N> (docs/nx.md).
+            if (*n > 65535 - session::nx_port_base) {
+                displays_.release(*n);
+                throw BusError(err::failed, "display :" + std::to_string(*n) + " has no NX port (4000 + N > 65535)");
+            }
+            v.port = p.display_port = session::nx_port_base + *n;
+            v.nx_options_file = p.nx_options_file = sockdir + "/" + nx_options_file_name(r.id);
+            p.nx_options = session::nx_display_options(dc->nx_options, p.display_port);
+        }
+        p.display_ready_line = dc->ready_line;
+        p.display_suspend_line = dc->suspend_line;
+        p.display_start_line = dc->start_line;
         try {
             p.display_argv = session::expand_template(dc->argv, v);
             p.display_env = dc->environment;
+            if (!dc->client_socket.empty())
+                p.display_client_socket = session::expand_template({"socket", dc->client_socket}, v).at(1);
             p.companions = expand_companions(settings_.companions, req.companions, v);
         } catch (const BusError&) {
             displays_.release(*n);
@@ -198,8 +230,8 @@ void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, session
     try {
         e.link = ExecutorLink::spawn(event_, reaper_, settings_.executor_path, link_callbacks(id));
         LoginRequest lr;
-        lr.mode = "account";
-        lr.purpose = "session";  // not a peer-credential login: needs no access.allow_peer_credentials
+        lr.mode = protocol::LoginMode::account;
+        lr.purpose = protocol::LoginPurpose::session;  // not a peer-credential login: needs no access.allow_peer_credentials
         lr.uid = req.uid;
         lr.pam_service = settings_.pam_service;
         lr.rhost = req.rhost;

@@ -45,12 +45,15 @@ UniqueFd open_user_sockdir(const std::string& runtime_dir, uid_t uid) noexcept {
 
 std::string xauthority_file_name(const std::string& session_id) { return "Xauthority-" + session_id; }
 std::string vnc_socket_name(const std::string& session_id) { return "vnc-" + session_id; }
+std::string xpra_socket_name(const std::string& session_id) { return "xpra-" + session_id; }
+std::string nx_options_file_name(const std::string& session_id) { return "nx-options-" + session_id; }
 
 void remove_session_files(const std::string& runtime_dir, uid_t uid, const std::string& session_id,
                           const log::Fields& f) {
     UniqueFd sockdir = open_user_sockdir(runtime_dir, uid);
     if (!sockdir) return;
-    for (const std::string& name : {vnc_socket_name(session_id), xauthority_file_name(session_id)})
+    for (const std::string& name : {vnc_socket_name(session_id), xpra_socket_name(session_id), xauthority_file_name(session_id),
+                                     nx_options_file_name(session_id)})
         if (unlinkat(sockdir.get(), name.c_str(), 0) < 0 && errno != ENOENT)
             log::warning("Could not remove " + name + " from the socket directory of uid " + std::to_string(uid) +
                              ": " + std::strerror(errno),

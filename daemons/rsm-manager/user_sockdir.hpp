@@ -25,8 +25,12 @@ UniqueFd open_user_sockdir(const std::string& runtime_dir, uid_t uid) noexcept;
 // for xvnc, Xvnc's RFB socket "vnc-<id>".
 std::string xauthority_file_name(const std::string& session_id);
 std::string vnc_socket_name(const std::string& session_id);
+// For xpra and xpra-desktop, xpra's socket "xpra-<id>".
+std::string xpra_socket_name(const std::string& session_id);
+// For nxagent, its options file "nx-options-<id>" (the display string with the cookie).
+std::string nx_options_file_name(const std::string& session_id);
 
-// Removes both for a session that is gone (also when its display server or
+// Removes them for a session that is gone (also when its display server or
 // executor crashed and left them), through the directory's fd (opened
 // without following links) and unlinkat, which never follows or opens what
 // the user put there. Failures other than "not there" are logged with `f`.

@@ -11,9 +11,9 @@
 // Disconnection: xrdp 0.9 has no CCP, closes the SCP connection after the
 // reply, and its connection to xorgxrdp is between two of the user's and
 // xrdp's processes that rsm-scp (an unprivileged DynamicUser) cannot see.
-// So the control channel stays open until the executor closes it (the
-// session ends, or another gateway connection takes it over) and the
-// session counts as connected until then; docs/xrdp.md says so.
+// The session's executor watches it ([display.xorg] client_socket,
+// daemons/rsm-session/display_client_watch.hpp) and closes the control
+// channel when it goes; rsm-scp holds the channel until then.
 #include <sys/epoll.h>
 #include <sys/random.h>
 

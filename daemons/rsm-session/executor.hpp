@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "control_channel.hpp"
+#include "display_client_watch.hpp"
 #include "manager_link.hpp"
 #include "pam/pam_handle.hpp"
 #include "session/record.hpp"
@@ -60,12 +61,14 @@ private:
     static int method_disconnect(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept;
     static int method_terminate(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept;
     static int method_attach(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept;
+    static int method_set_limits(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept;
     int login(sd_bus_message* m);
     int start_session(sd_bus_message* m);
     int connect(sd_bus_message* m);
     int disconnect(sd_bus_message* m);
     int terminate(sd_bus_message* m);
     int attach(sd_bus_message* m);
+    int set_limits(sd_bus_message* m);  // executor_limits.cpp
 
     // Events.
     void on_link_bus(sd_bus* bus);
@@ -117,6 +120,9 @@ private:
     std::unique_ptr<ControlChannel> control_;
     uint64_t control_serial_ = 0;
     std::vector<std::unique_ptr<ControlChannel>> retired_;
+    // The current gateway's own connection to the display server, where
+    // the display type names one (params_.display_client_socket).
+    std::unique_ptr<DisplayClientWatch> client_watch_;
     EventSourcePtr gc_;
     EventSourcePtr exit_kick_, exit_check_, exit_timeout_;
 

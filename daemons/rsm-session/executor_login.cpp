@@ -28,7 +28,7 @@
 #include "bus/names.hpp"
 #include "executor.hpp"
 #include "login_conversation.hpp"
-#include "pam/login_request.hpp"
+#include "protocol/login_request.hpp"
 #include "pam/pam_error.hpp"
 #include "protocol/validate.hpp"
 #include "util/log.hpp"
@@ -42,11 +42,7 @@ namespace err = names::error;
 
 constexpr std::uint64_t default_conversation_timeout_usec = 120ULL * 1000 * 1000;
 
-// Why the manager asks for an "account"-mode login.
-enum class Purpose {
-    peer_credentials,  // Gateway1.LoginWithCredentials: needs access.allow_peer_credentials
-    session,           // a new session of a connection that logged in already (any kind)
-};
+using Purpose = protocol::LoginPurpose;
 
 // Login's items (a{sv}); see dbus/org.rsm.Executor1.xml.
 struct Items {
@@ -107,8 +103,7 @@ std::vector<std::string> read_variant_names(sd_bus_message* m, const std::string
 
 Purpose read_purpose(sd_bus_message* m) {
     const std::string v = read_variant_string(m, "purpose");
-    if (v == "peer-credentials") return Purpose::peer_credentials;
-    if (v == "session") return Purpose::session;
+    if (auto p = protocol::login_purpose_from_string(v)) return *p;
     throw BusError(err::invalid_argument, "Item 'purpose' must be \"peer-credentials\" or \"session\"");
 }
 
@@ -166,7 +161,7 @@ Items read_items(sd_bus_message* m) {
     bus::check(r, "read items");
     bus::check(sd_bus_message_exit_container(m), "exit items");
     if (items.service.empty()) throw BusError(err::invalid_argument, "Item 'service' is required");
-    if (!pam::valid_service_name(items.service))
+    if (!protocol::valid_service_name(items.service))
         throw BusError(err::invalid_argument, "Invalid PAM service name '" + items.service + "'");
     return items;
 }
@@ -227,9 +222,9 @@ int Executor::login(sd_bus_message* m) {
     // Validate.
     if (login_called_) throw BusError(err::failed, "executor already serves a login");
     login_called_ = true;
-    const auto mode = pam::login_mode_from_string(mode_name);
+    const auto mode = protocol::login_mode_from_string(mode_name);
     if (!mode) throw BusError(err::invalid_argument, "Unknown login mode '" + mode_name + "'");
-    const bool by_account = *mode == pam::LoginMode::account;
+    const bool by_account = *mode == protocol::LoginMode::account;
     // The account as NSS knows it (nullopt for an unknown name).
     std::optional<access::UserInfo> known;
     if (by_account) {
@@ -246,7 +241,7 @@ int Executor::login(sd_bus_message* m) {
     if (auto e = protocol::validate_user_name(user)) throw BusError(err::invalid_argument, "user: " + *e);
     if (auto e = protocol::validate_password(password.view()))
         throw BusError(err::invalid_argument, "password: " + *e);
-    if (*mode != pam::LoginMode::password && !password.empty())
+    if (*mode != protocol::LoginMode::password && !password.empty())
         throw BusError(err::invalid_argument, std::string("A password makes no sense in mode '") + mode_name + "'");
     const Purpose purpose = items.purpose.value_or(Purpose::peer_credentials);
 
@@ -254,13 +249,13 @@ int Executor::login(sd_bus_message* m) {
                        {"RSM_PAM_SERVICE", items.service},
                        {"RSM_LOGIN_MODE", mode_name}};
     if (by_account)
-        fields.push_back({"RSM_LOGIN_PURPOSE", purpose == Purpose::session ? "session" : "peer-credentials"});
+        fields.push_back({"RSM_LOGIN_PURPOSE", protocol::to_string(purpose)});
     // PAM_RHOST as the manager set it: a trusted gateway's client address,
     // else the placeholder 127.0.0.1, which is not a client address.
     if (!items.rhost.empty()) fields.push_back({"RSM_PAM_RHOST", items.rhost});
     if (!items.gateway.empty()) fields.push_back({"RSM_GATEWAY", items.gateway});
     const access::SystemAccounts system = system_accounts(fields);
-    const bool conversing = *mode == pam::LoginMode::conversation;
+    const bool conversing = *mode == protocol::LoginMode::conversation;
 
     // The rules, for the account finally logged in (`name`): LoginDenied for
     // an account-mode login, a wrong password's reply for the others.

@@ -36,11 +36,11 @@ const char* rsm_error_name(const char* name) {
 
 }  // namespace
 
-LoginConversation::LoginConversation(pam::LoginMode mode, util::SecretString password, sd_bus* bus,
+LoginConversation::LoginConversation(protocol::LoginMode mode, util::SecretString password, sd_bus* bus,
                                      std::uint64_t timeout_usec)
     : mode_{mode}, password_{std::move(password)}, bus_{bus}, timeout_usec_{timeout_usec} {
     // "account" mode has no secret to give: any prompt is a failure.
-    if (mode_ == pam::LoginMode::account) password_used_ = true;
+    if (mode_ == protocol::LoginMode::account) password_used_ = true;
 }
 
 LoginConversation::~LoginConversation() = default;  // password_ wipes itself
@@ -50,7 +50,7 @@ void LoginConversation::fail(const char* name, std::string message) {
 }
 
 std::optional<pam::Answers> LoginConversation::operator()(const std::vector<pam::Prompt>& round) {
-    if (mode_ == pam::LoginMode::conversation) return ask_manager(round);
+    if (mode_ == protocol::LoginMode::conversation) return ask_manager(round);
     return answer_from_password(round);
 }
 

@@ -8,7 +8,7 @@
 #include <systemd/sd-bus.h>
 #include <vector>
 
-#include "pam/login_request.hpp"
+#include "protocol/login_request.hpp"
 #include "pam/pam_error.hpp"
 #include "pam/pam_handle.hpp"
 #include "util/secret_string.hpp"
@@ -18,7 +18,7 @@ namespace rsm::session {
 class LoginConversation {
 public:
     // `bus` (the executor link) is used in conversation mode only.
-    LoginConversation(pam::LoginMode mode, util::SecretString password, sd_bus* bus, std::uint64_t timeout_usec);
+    LoginConversation(protocol::LoginMode mode, util::SecretString password, sd_bus* bus, std::uint64_t timeout_usec);
     ~LoginConversation();
     LoginConversation(const LoginConversation&) = delete;
     LoginConversation& operator=(const LoginConversation&) = delete;
@@ -37,7 +37,7 @@ private:
     std::optional<pam::Answers> ask_manager(const std::vector<pam::Prompt>& round);
     void fail(const char* name, std::string message);
 
-    pam::LoginMode mode_;
+    protocol::LoginMode mode_;
     util::SecretString password_;
     bool password_used_ = false;
     sd_bus* bus_;

@@ -1,14 +1,18 @@
 #include "session_info.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 #include <string_view>
 #include <sys/un.h>
 
 #include "bus/connection.hpp"
+#include "bus/dict_reader.hpp"
 #include "bus/error.hpp"
 #include "bus/names.hpp"
 #include "protocol/validate.hpp"
+#include "session/display_type.hpp"
+#include "session/nx_display.hpp"
 
 namespace rsm::session {
 namespace {
@@ -113,21 +117,23 @@ void check_client_name(const std::string& key, const std::string& value) {
 }
 
 // Calls fn(key) for every entry of an a{sv}, positioned at the variant; fn
-// must consume it. Refuses duplicate keys.
+// must consume it. Refuses duplicate keys. The walk is bus::read_dict's.
 template <class Fn>
 void for_each_entry(sd_bus_message* m, const char* what, Fn&& fn) {
-    if (sd_bus_message_enter_container(m, 'a', "{sv}") <= 0)
-        throw BusError(err::invalid_argument, std::string("expected ") + what + " a{sv}");
     std::set<std::string> seen;
-    int r;
-    while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-        std::string key = bus::read_string(m);
-        if (!seen.insert(key).second) throw invalid(key, "is given twice");
-        fn(key);
-        bus::check(sd_bus_message_exit_container(m), "exit dict entry");
-    }
-    if (r < 0) throw BusError(err::invalid_argument, std::string("malformed ") + what);
-    bus::check(sd_bus_message_exit_container(m), "exit a{sv}");
+    bus::DictFailure failure;
+    const int r = bus::read_dict(
+        m,
+        [&](std::string_view k, std::string_view) {
+            std::string key{k};
+            if (!seen.insert(key).second) throw invalid(key, "is given twice");
+            fn(key);
+            return 0;
+        },
+        &failure);
+    if (r < 0)
+        throw BusError(err::invalid_argument,
+                       std::string("malformed ") + what + " a{sv} (at the " + bus::to_string(failure.step) + ")");
 }
 
 }  // namespace
@@ -150,6 +156,29 @@ StartParams read_start_params(sd_bus_message* m) {
             for (const auto& e : p.display_env)
                 if (e.find('=') == std::string::npos || e.front() == '=') throw invalid(key, "entries must be NAME=value");
         }
+        else if (key == "display_client_socket") {
+            p.display_client_socket = read_string(m, key);
+            if (!p.display_client_socket.empty() &&
+                (p.display_client_socket.front() != '/' || p.display_client_socket.size() >= sizeof(sockaddr_un::sun_path)))
+                throw invalid(key, "must be an absolute path that fits sockaddr_un");
+        }
+        else if (key == "display_ready_line" || key == "display_suspend_line" || key == "display_start_line") {
+            std::string& line = key == "display_ready_line"     ? p.display_ready_line
+                                : key == "display_start_line" ? p.display_start_line
+                                                              : p.display_suspend_line;
+            line = read_string(m, key);
+            if (line.size() > 200 || !std::all_of(line.begin(), line.end(), [](char c) { return c >= 0x20 && c <= 0x7e; }))
+                throw invalid(key, "must be at most 200 printable ASCII characters");
+        }
+        else if (key == "display_port") {
+            p.display_port = read_u32(m, key);
+            if (p.display_port == 0 || p.display_port > 65535) throw invalid(key, "must be 1..65535");
+        }
+        else if (key == "nx_options") {
+            p.nx_options = read_string(m, key);
+            if (!valid_nx_display_options(p.nx_options)) throw invalid(key, "must be nx/nx, and NAME=value options");
+        }
+        else if (key == "nx_options_file") p.nx_options_file = read_string(m, key);
         else if (key == "companions") {
             try {
                 p.companions = read_companions_variant(m);
@@ -158,6 +187,11 @@ StartParams read_start_params(sd_bus_message* m) {
             }
         }
         else if (key == "desktop") p.desktop = read_string(m, key);
+        else if (key == "current_desktop") p.current_desktop = read_string(m, key);
+        else if (key == "xdg_session_type") {
+            p.xdg_session_type = read_string(m, key);
+            if (p.xdg_session_type != "wayland") throw invalid(key, "must be 'wayland'");
+        }
         else if (key == "width") p.width = read_u32(m, key);
         else if (key == "height") p.height = read_u32(m, key);
         else if (key == "depth") p.depth = read_u32(m, key);
@@ -178,13 +212,19 @@ StartParams read_start_params(sd_bus_message* m) {
     require("protocol");
     require("session_argv");
 
-    static const std::set<std::string> types{"xvnc", "xvfb", "xorg", "null"};
-    static const std::set<std::string> protocols{"rfb", "x11", "none"};
-    if (!types.count(p.type)) throw invalid("type", "must be one of xvnc, xvfb, xorg, null");
-    if (!protocols.count(p.protocol)) throw invalid("protocol", "must be one of rfb, x11, none");
-    if ((p.type == "null") != (p.protocol == "none"))
-        throw invalid("protocol", "must be 'none' exactly for type 'null'");
-    if (p.protocol == "rfb" && p.type != "xvnc") throw invalid("protocol", "'rfb' needs type 'xvnc'");
+    const auto type = display_type_from_string(p.type);
+    if (!type) throw invalid("type", "must be one of " + display_type_names());
+    // Each type speaks one protocol (session/display_type.hpp).
+    if (p.protocol != to_string(protocol_of(*type)))
+        throw invalid("protocol", std::string("must be '") + to_string(protocol_of(*type)) + "' for type '" + p.type + "'");
+    if (p.type == "nxagent") {
+        require("display_port");
+        require("nx_options");
+        require("nx_options_file");
+        check_path("nx_options_file", p.nx_options_file, 4096);
+    } else if (p.display_port || !p.nx_options.empty() || !p.nx_options_file.empty()) {
+        throw invalid("display_port", "display_port, nx_options and nx_options_file are for type 'nxagent' only");
+    }
     if (p.session_argv.empty()) throw invalid("session_argv", "must not be empty");
 
     if (p.has_display()) {
@@ -203,6 +243,10 @@ StartParams read_start_params(sd_bus_message* m) {
     }
     if (!valid_desktop(p.desktop))
         throw invalid("desktop", "must be at most 255 characters of letters, digits, '.', '_', '-' and ':'");
+    if (!valid_desktop(p.current_desktop))
+        throw invalid("current_desktop", "must be at most 255 characters of letters, digits, '.', '_', '-' and ':'");
+    if (!p.xdg_session_type.empty() && p.has_display())
+        throw invalid("xdg_session_type", "a Wayland desktop cannot run on a display server");
     if (p.width > max_geometry) throw invalid("width", "must be at most 16384");
     if (p.height > max_geometry) throw invalid("height", "must be at most 16384");
     static const std::set<uint32_t> depths{0, 8, 15, 16, 24, 30, 32};
@@ -211,6 +255,17 @@ StartParams read_start_params(sd_bus_message* m) {
     check_client_name("client_name", p.client_name);
     if (p.startup_timeout_usec == 0) p.startup_timeout_usec = default_startup_timeout_usec;
     return p;
+}
+
+LimitChanges read_limit_changes(sd_bus_message* m) {
+    LimitChanges l;
+    for_each_entry(m, "limits", [&](const std::string& key) {
+        if (key == "max_lifetime_usec") l.max_lifetime_usec = read_usec(m, key);
+        else if (key == "disconnected_timeout_usec") l.disconnected_timeout_usec = read_usec(m, key);
+        else if (key == "idle_timeout_usec") l.idle_timeout_usec = read_usec(m, key);
+        else throw BusError(err::invalid_argument, "Unknown parameter '" + key + "'");
+    });
+    return l;
 }
 
 ClientInfo read_client_info(sd_bus_message* m) {

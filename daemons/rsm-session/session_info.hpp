@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 #include <systemd/sd-bus.h>
@@ -16,8 +17,8 @@ namespace rsm::session {
 
 // StartSession's params (a{sv}), validated.
 struct StartParams {
-    std::string type;      // "xvnc", "xvfb", "xorg" or "null"
-    std::string protocol;  // "rfb", "x11" or "none" ("none" exactly for "null")
+    std::string type;      // "xvnc", "xvfb", "xorg", "null", "xpra" or "xpra-desktop"
+    std::string protocol;  // "rfb", "x11", "none" ("none" exactly for "null") or "xpra"
     std::vector<std::string> display_argv;  // empty for "null"
     uint32_t display_number = 0;
     std::string display_socket;  // what Connect connects to; "" for "null"
@@ -25,8 +26,15 @@ struct StartParams {
     std::vector<std::string> session_argv;
     std::vector<std::string> reconnect_argv;
     std::vector<std::string> display_env;               // "NAME=value", the display server's only
+    std::string display_client_socket;  // where the server accepts its gateway; "" = unused (display_client_watch.hpp)
+    std::string display_ready_line, display_suspend_line;  // [display.*] ready_line, suspend_line; "" = unused
+    std::string display_start_line;                        // [display.*] start_line; "" = unused
+    uint32_t display_port = 0;  // nxagent: its listen port on 127.0.0.1 (Connect's target)
+    std::string nx_options, nx_options_file;  // nxagent: its display string (session/nx_display.hpp), its file
     std::vector<CompanionCommand> companions;  // session/companion.hpp
-    std::string desktop;
+    std::string desktop;          // XDG_SESSION_DESKTOP: the desktop entry's name
+    std::string current_desktop;  // XDG_CURRENT_DESKTOP ("" = desktop)
+    std::string xdg_session_type;  // "wayland" for a Wayland desktop entry without a display server, else ""
     uint32_t width = 0, height = 0, depth = 0;
     std::string client_address, client_name;
     // 0 = off, except startup (0 = default_startup_timeout_usec).
@@ -43,6 +51,14 @@ inline constexpr uint64_t default_startup_timeout_usec = 60ULL * 1000 * 1000;
 // naming the key for an unknown key, a wrong type, a duplicate, a bad value or
 // a missing required key.
 StartParams read_start_params(sd_bus_message* m);
+
+// SetLimits' dictionary (a configuration reload): "max_lifetime_usec",
+// "disconnected_timeout_usec", "idle_timeout_usec" t, each optional (absent
+// = unchanged). Throws BusError(InvalidArgument) like above.
+struct LimitChanges {
+    std::optional<uint64_t> max_lifetime_usec, disconnected_timeout_usec, idle_timeout_usec;
+};
+LimitChanges read_limit_changes(sd_bus_message* m);
 
 // Connect's client dictionary: "client_address" s, "client_name" s, both
 // optional ("" when absent). Throws BusError(InvalidArgument) like above.

@@ -57,7 +57,8 @@ struct LeaderSpec {
     // "x11" (Xvnc, Xvfb, Xorg) or "" for the null type: goes to
     // XDG_SESSION_TYPE ("x11", or "tty" for null).
     std::string xdg_session_type;
-    std::string desktop;  // XDG_SESSION_DESKTOP / XDG_CURRENT_DESKTOP; may be empty
+    std::string desktop;          // XDG_SESSION_DESKTOP (the desktop entry's name); may be empty
+    std::string current_desktop;  // XDG_CURRENT_DESKTOP (its DesktopNames); "" = desktop
     // Display server argv, fully expanded, or empty for the null type. It is
     // started with the write end of a readiness pipe on fd 3 (the templates
     // say "-displayfd 3"); the display number it writes there marks it ready.
@@ -67,8 +68,30 @@ struct LeaderSpec {
     std::vector<std::string> session_argv;    // started once the display is ready
     std::vector<std::string> reconnect_argv;  // run (as the user, in the session's env) on SIGUSR1; may be empty
     std::vector<std::string> display_env;     // "NAME=value" set over the session's env for the display server
+    // Readiness from the display server's stderr (display_readiness.hpp)
+    // instead of fd 3 when not empty; on suspend_line the leader sends the
+    // server SIGHUP (nxagent: listen again for the next client).
+    std::string ready_line;
+    std::string suspend_line;
+    // When not empty, the session program and companions start only once a
+    // stderr line holds this (nxagent takes X clients only after its first
+    // NX client connected: "Session: Session started"); "ready" comes before.
+    std::string start_line;
+    // nxagent: the leader writes nx_options + the cookie to nx_options_file
+    // (as the user, 0600; session/nx_display.hpp) before starting it, and
+    // removes it at the end. Both "" for other types.
+    std::string nx_options;
+    std::string nx_options_file;
+    unsigned nx_port = 0;  // nxagent's listen port: its transport is down when nothing holds it
+    // A unix socket the display server listens on once it serves, some
+    // time after it wrote its display number (xpra: its socket comes up
+    // after its X server). "ready" then waits until the display server's
+    // own process listens there (util/unix_sockets.hpp). "" = the display
+    // number alone marks it ready.
+    std::string display_ready_socket;
+    std::string display_type;  // "xvnc", "xpra", ...: RSM_DISPLAY_TYPE in the session's environment
     // Started as the user once the display is ready; "ready" waits for their
-    // ready sockets (companion_process.hpp). Stopped with the session.
+    // ready sockets (util/unix_sockets.hpp). Stopped with the session.
     std::vector<CompanionCommand> companions;
     std::string syslog_identifier;            // for the user processes' stdout/stderr in the journal
     // One descriptor of the executor's link to the manager: the leader closes

@@ -29,22 +29,42 @@ SessionTimers::SessionTimers(sd_event* event, Limits limits, std::function<void(
 
 void SessionTimers::arm(Timer t) {
     Slot& slot = slots_[index(t)];
-    const uint64_t usec = limits_[index(t)];
-    if (usec == 0) return;
+    bus::check(sd_event_now(event_, CLOCK_MONOTONIC, &slot.armed_at_usec), "sd_event_now");
+    slot.running = true;
+    schedule(slot);
+}
+
+// The countdown of a running slot ends at armed_at + limit; a limit of 0
+// keeps it running without a time source (a reload may set one later).
+void SessionTimers::schedule(Slot& slot) {
+    const uint64_t usec = limits_[index(slot.which)];
+    if (usec == 0) {
+        if (slot.source) sd_event_source_set_enabled(slot.source.get(), SD_EVENT_OFF);
+        return;
+    }
+    const uint64_t at = slot.armed_at_usec + usec;
     if (!slot.source) {
         sd_event_source* s = nullptr;
         // Accuracy 0: sd-event's default (250 ms); none of these needs more.
-        bus::check(sd_event_add_time_relative(event_, &s, CLOCK_MONOTONIC, usec, 0, &SessionTimers::on_time, &slot),
-                   "sd_event_add_time_relative");
+        bus::check(sd_event_add_time(event_, &s, CLOCK_MONOTONIC, at, 0, &SessionTimers::on_time, &slot),
+                   "sd_event_add_time");
         slot.source.reset(s);
         return;
     }
-    bus::check(sd_event_source_set_time_relative(slot.source.get(), usec), "sd_event_source_set_time_relative");
+    bus::check(sd_event_source_set_time(slot.source.get(), at), "sd_event_source_set_time");
     bus::check(sd_event_source_set_enabled(slot.source.get(), SD_EVENT_ONESHOT), "sd_event_source_set_enabled");
 }
 
+void SessionTimers::set_limit(Timer t, uint64_t usec) {
+    limits_[index(t)] = usec;
+    Slot& slot = slots_[index(t)];
+    if (slot.running) schedule(slot);
+}
+
 void SessionTimers::disarm(Timer t) {
-    if (auto& s = slots_[index(t)].source) sd_event_source_set_enabled(s.get(), SD_EVENT_OFF);
+    Slot& slot = slots_[index(t)];
+    slot.running = false;
+    if (slot.source) sd_event_source_set_enabled(slot.source.get(), SD_EVENT_OFF);
 }
 
 void SessionTimers::disarm_all() {
@@ -52,14 +72,14 @@ void SessionTimers::disarm_all() {
 }
 
 bool SessionTimers::armed(Timer t) const {
-    const auto& s = slots_[index(t)].source;
-    int enabled = SD_EVENT_OFF;
-    return s && sd_event_source_get_enabled(s.get(), &enabled) >= 0 && enabled != SD_EVENT_OFF;
+    const Slot& slot = slots_[index(t)];
+    return slot.running && limits_[index(t)] != 0;
 }
 
 int SessionTimers::on_time(sd_event_source*, uint64_t, void* userdata) noexcept {
     auto* slot = static_cast<Slot*>(userdata);
     // A time source is ONESHOT by default: it is off now.
+    slot->running = false;
     try {
         slot->owner->on_expired_(slot->which);
     } catch (const std::exception& e) {

@@ -37,8 +37,13 @@ public:
     SessionTimers(const SessionTimers&) = delete;
     SessionTimers& operator=(const SessionTimers&) = delete;
 
-    // (Re)starts t's countdown from now; does nothing when its limit is 0.
+    // (Re)starts t's countdown from now. With a limit of 0 it runs without
+    // ever expiring, so that a later set_limit() counts from this start.
     void arm(Timer t);
+    // A new limit for t (a configuration reload). A running countdown keeps
+    // its start: it now ends at start + usec (at once if that has passed);
+    // 0 keeps it from expiring. Otherwise the limit applies at the next arm().
+    void set_limit(Timer t, uint64_t usec);
     void disarm(Timer t);
     void disarm_all();
     bool armed(Timer t) const;
@@ -47,11 +52,15 @@ public:
 private:
     static constexpr std::size_t index(Timer t) noexcept { return static_cast<std::size_t>(t); }
     static int on_time(sd_event_source* s, uint64_t usec, void* userdata) noexcept;
+    struct Slot;
+    void schedule(Slot& slot);
 
     struct Slot {
         SessionTimers* owner = nullptr;
         Timer which = Timer::startup;
         EventSourcePtr source;
+        uint64_t armed_at_usec = 0;  // CLOCK_MONOTONIC of the last arm()
+        bool running = false;        // armed, not yet expired or disarmed
     };
 
     sd_event* event_;

@@ -99,11 +99,12 @@ std::string describe_step(Step step, const std::string& program) {
     const int hi_log = fcntl(log_fd, F_DUPFD_CLOEXEC, first_spare_fd);
     const int hi_fd3 = r.fd3 >= 0 ? fcntl(r.fd3, F_DUPFD_CLOEXEC, first_spare_fd) : -1;
     const int hi_error = fcntl(error_fd, F_DUPFD_CLOEXEC, first_spare_fd);
-    if (hi_null < 0 || hi_log < 0 || (r.fd3 >= 0 && hi_fd3 < 0) || hi_error < 0)
+    const int hi_err = r.stderr_fd >= 0 ? fcntl(r.stderr_fd, F_DUPFD_CLOEXEC, first_spare_fd) : hi_log;
+    if (hi_null < 0 || hi_log < 0 || (r.fd3 >= 0 && hi_fd3 < 0) || hi_error < 0 || hi_err < 0)
         fail(Step::fds, errno);
     error_fd = hi_error;
     // dup2 clears FD_CLOEXEC on the target.
-    if (dup2(hi_null, STDIN_FILENO) < 0 || dup2(hi_log, STDOUT_FILENO) < 0 || dup2(hi_log, STDERR_FILENO) < 0)
+    if (dup2(hi_null, STDIN_FILENO) < 0 || dup2(hi_log, STDOUT_FILENO) < 0 || dup2(hi_err, STDERR_FILENO) < 0)
         fail(Step::fds, errno);
     if (hi_fd3 >= 0 && dup2(hi_fd3, 3) < 0) fail(Step::fds, errno);
     // Everything else goes, except the error pipe (CLOEXEC: exec closes it).

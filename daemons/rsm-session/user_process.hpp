@@ -32,6 +32,7 @@ struct SpawnRequest {
     const std::vector<std::string>& env;   // "NAME=value"
     std::string journal_identifier;        // SYSLOG_IDENTIFIER of its stdout/stderr
     int fd3 = -1;                          // becomes fd 3 in the child when >= 0
+    int stderr_fd = -1;                    // the child's stderr when >= 0 (else the journal, as stdout)
 };
 
 struct SpawnedProcess {

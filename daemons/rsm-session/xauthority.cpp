@@ -120,6 +120,24 @@ void write_file(const std::string& path, uid_t uid, gid_t gid, unsigned display_
     if (fclose(file.release()) != 0) fail(errno, "close " + path);
 }
 
+void write_user_file(const std::string& path, uid_t uid, gid_t gid, const std::string& text) {
+    const auto [dir_path, name] = safe::split_path(path);
+    AsUser as_user{uid, gid};
+    if (!as_user.ok()) fail(EPERM, "setfsuid/setfsgid(" + std::to_string(uid) + ")");
+    const UniqueFd dir = safe::open_directory(dir_path, uid);
+    UniqueFd fd = safe::create_fresh(dir.get(), name, 0600, uid);
+    if (fchmod(fd.get(), 0600) < 0) fail(errno, "fchmod " + path);
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = write(fd.get(), text.data() + done, text.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            fail(errno, "write " + path);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+}
+
 int remove_file(const std::string& path, uid_t uid, gid_t gid) noexcept {
     try {
         const auto [dir_path, name] = safe::split_path(path);

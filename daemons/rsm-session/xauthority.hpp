@@ -31,6 +31,11 @@ bool from_hex(const std::string& hex, std::vector<std::uint8_t>& out);
 void write_file(const std::string& path, uid_t uid, gid_t gid, unsigned display_number,
                 const std::vector<std::uint8_t>& cookie);
 
+// Writes `text` to `path` the same way (a new file of the user's, 0600,
+// nothing planted there followed): nxagent's options file, which holds the
+// cookie. Throws std::system_error naming the step.
+void write_user_file(const std::string& path, uid_t uid, gid_t gid, const std::string& text);
+
 // Removes `path` (whatever it is, never followed) through its directory, with
 // the user's filesystem identity. Returns 0 or -errno (-ENOENT when it is
 // already gone).

@@ -26,6 +26,8 @@
 #include <variant>
 #include <vector>
 
+#include "rsm-build-config.h"
+
 namespace rsm::config {
 
 // [manager]: the daemon's own life, whatever it serves (the gateway socket,
@@ -102,11 +104,17 @@ struct Pam {
     bool operator==(const Pam&) const = default;
 };
 
+// The most sessions the manager keeps at once, whatever max_sessions says:
+// every session's executor link is kept in rsm-manager.service's fd store
+// (FileDescriptorStoreMax=RSM_FD_STORE_MAX) so that it survives a restart,
+// with room to spare.
+inline constexpr unsigned max_sessions_ceiling = RSM_FD_STORE_MAX - 384;
+
 // [session]: how sessions start, live and end.
 struct Session {
     std::string default_type = "xvnc";     // one of xvnc, xvfb, xorg, null
     std::string reconnect_policy = "UBD";  // letters, see session/reconnect_policy.hpp
-    unsigned max_sessions = 100;           // all users together; 0 = no limit
+    unsigned max_sessions = 100;           // all users together; 0 = max_sessions_ceiling
     unsigned max_sessions_per_user = 5;    // 0 = no limit
     std::chrono::seconds startup_timeout{30};      // the display must be ready within this
     std::chrono::seconds disconnected_timeout{0};  // end a session disconnected this long; 0 = never
@@ -125,10 +133,30 @@ struct Session {
 
 // [display.<type>]: the display server of a session type.
 struct Display {
-    std::vector<std::string> argv;  // template, see session/argv_template.hpp
+    std::vector<std::string> argv = {};  // template, see session/argv_template.hpp
     // "NAME=value" entries added to the server's environment (over the
     // session's): xorgxrdp reads XRDP_SOCKET_PATH to know where xrdp looks.
-    std::vector<std::string> environment;
+    std::vector<std::string> environment = {};
+    // Template of a unix socket the server listens on for its one gateway
+    // (xorgxrdp's xrdp_display_<N>): while set, a connected session counts
+    // as connected only while the server holds a connection accepted on it
+    // ("" = the control channel alone tells).
+    std::string client_socket = {};
+    // Readiness from the server's stderr instead of -displayfd: the session
+    // is ready once a line containing this text appears ("" = the display
+    // number on fd 3). Every line still goes to the journal.
+    std::string ready_line = {};
+    // A stderr line (substring) saying the server lost its client and
+    // suspended itself; the leader answers it with SIGHUP so that the server
+    // listens again (nxagent). "" = none.
+    std::string suspend_line = {};
+    // A stderr line (substring) after which the server takes X clients: the
+    // session program and companions start only then ("" = at ready).
+    // nxagent's X server runs only once its first NX client connected.
+    std::string start_line = {};
+    // nxagent only: options of its NX display string; rsm appends
+    // listen=<4000+N>,loopback=1,accept=127.0.0.1,cookie=<session cookie>.
+    std::string nx_options = {};
 
     bool operator==(const Display&) const = default;
 };
@@ -137,16 +165,46 @@ struct Display {
 // gets its readiness pipe on fd 3 ("-displayfd 3"); %s is the socket rsm
 // connects the gateway to.
 struct Displays {
-    Display xvnc{{"Xvnc", ":%d", "-displayfd", "3", "-auth", "%a", "-geometry", "%g", "-depth", "%b",
-                  "-SecurityTypes", "None", "-rfbunixpath", "%s", "-rfbunixmode", "0600", "-rfbport", "-1",
-                  "-nolisten", "tcp"},
-                 {}};
-    Display xvfb{{"Xvfb", ":%d", "-displayfd", "3", "-auth", "%a", "-screen", "0", "%gx%b", "-nolisten",
-                  "tcp"},
-                 {}};
-    Display xorg{{"/usr/lib/xorg/Xorg", ":%d", "-displayfd", "3", "-auth", "%a", "-config", "xrdp/xorg.conf",
-                  "-noreset", "-nolisten", "tcp", "-logfile", ".xorgxrdp.%d.log"},
-                 {"XRDP_SOCKET_PATH=/run/xrdp/sockdir"}};
+    // Designated initializers: members left out keep their defaults.
+    Display xvnc{.argv = {"Xvnc", ":%d", "-displayfd", "3", "-auth", "%a", "-geometry", "%g", "-depth", "%b",
+                          "-SecurityTypes", "None", "-rfbunixpath", "%s", "-rfbunixmode", "0600", "-rfbport", "-1",
+                          "-nolisten", "tcp"}};
+    Display xvfb{.argv = {"Xvfb", ":%d", "-displayfd", "3", "-auth", "%a", "-screen", "0", "%gx%b", "-nolisten",
+                          "tcp"}};
+    Display xorg{.argv = {"/usr/lib/xorg/Xorg", ":%d", "-displayfd", "3", "-auth", "%a", "-config",
+                          "xrdp/xorg.conf", "-noreset", "-nolisten", "tcp", "-logfile", ".xorgxrdp.%d.log"},
+                 .environment = {"XRDP_SOCKET_PATH=/run/xrdp/sockdir"},
+                 .client_socket = "/run/xrdp/sockdir/xrdp_display_%d"};
+    // nxagent reads its display string (with the cookie) from %o, a file of
+    // the user's that only they can read, not from its command line.
+    Display nxagent{.argv = {"nxagent", "-display", "nx/nx,options=%o:%d", ":%d", "-auth", "%a", "-geometry", "%g",
+                             "-nolisten", "tcp"},
+                    .ready_line = "Waiting for connection",
+                    .suspend_line = "Session: Session suspended",
+                    .start_line = "Session: Session started",
+                    .nx_options = "link=lan"};
+    // xpra 3.1 as a headless server for one user: seamless ("xpra start")
+    // and a whole desktop ("xpra start-desktop"). It writes its display
+    // number on fd 3 once its Xvfb runs and then binds %s; rsm waits for
+    // that socket to listen. Nothing that reaches out: no mDNS, no D-Bus
+    // launch, no audio, printing, webcam, HTML or TCP sockets.
+    static std::vector<std::string> xpra_argv(const char* mode) {
+        return {"xpra", mode, ":%d", "--daemon=no", "--displayfd=3", "--bind=%s", "--socket-permissions=600",
+                "--systemd-run=no", "--mdns=no", "--dbus-launch=", "--dbus-proxy=no", "--dbus-control=no",
+                "--pulseaudio=no", "--speaker=off", "--microphone=off", "--av-sync=no", "--webcam=no",
+                "--printing=no", "--file-transfer=no", "--open-files=no", "--open-url=no",
+                "--forward-xdg-open=no", "--notifications=no", "--system-tray=no", "--html=off",
+                "--ssh-upgrade=no", "--rfb-upgrade=0", "--start-new-commands=no", "--remote-logging=no",
+                "--xvfb=Xvfb +extension GLX +extension Composite -screen 0 5760x2560x24+32 -dpi 96 "
+                "-nolisten tcp -noreset -auth %a"};
+    }
+    static Display display_of(std::vector<std::string> argv) {
+        Display d;
+        d.argv = std::move(argv);
+        return d;
+    }
+    Display xpra = display_of(xpra_argv("start"));
+    Display xpra_desktop = display_of(xpra_argv("start-desktop"));
 
     bool operator==(const Displays&) const = default;
 };

@@ -28,7 +28,7 @@ std::optional<std::string> check_pam_service(std::string_view name) {
 std::optional<std::string> check_display_type(std::string_view type) {
     if (session::display_type_from_string(type))
         return std::nullopt;
-    return "must be one of xvnc, xvfb, xorg, null";
+    return "must be one of " + session::display_type_names();
 }
 
 std::optional<std::string> check_reconnect_policy(std::string_view policy) {
@@ -124,6 +124,38 @@ std::optional<std::string> check_ready_socket(std::string_view path) {
         return "must be at most 100 characters";
     // As an argument (argv[0], the program, may hold no placeholder).
     return session::validate_template({"socket", std::string{path}});
+}
+
+std::optional<std::string> check_output_line(std::string_view text) {
+    if (text.size() > 200)
+        return "must be at most 200 characters";
+    for (char c : text)
+        if (c < 0x20 || c > 0x7e)
+            return "may contain only printable ASCII characters";
+    return std::nullopt;
+}
+
+std::optional<std::string> check_nx_options(std::string_view options) {
+    if (options.size() > 400)
+        return "must be at most 400 characters";
+    std::size_t pos = 0;
+    while (!options.empty() && pos <= options.size()) {
+        const std::size_t end = std::min(options.find(',', pos), options.size());
+        const std::string_view opt = options.substr(pos, end - pos);
+        const std::size_t eq = opt.find('=');
+        if (eq == std::string_view::npos || eq == 0 || eq + 1 == opt.size())
+            return "must be comma-separated NAME=value options";
+        for (char c : opt)
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                  c == '_' || c == '-' || c == '='))
+                return "may contain only A-Z, a-z, 0-9, '.', '_', '-', '=' and ','";
+        const std::string_view name = opt.substr(0, eq);
+        for (std::string_view own : {"listen", "loopback", "accept", "cookie", "connect", "options", "port"})
+            if (name == own)
+                return "must not set '" + std::string{own} + "': rsm sets it";
+        pos = end + 1;
+    }
+    return std::nullopt;
 }
 
 }  // namespace rsm::config

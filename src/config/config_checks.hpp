@@ -39,5 +39,10 @@ std::optional<std::string> check_environment_entry(std::string_view entry);
 // A socket path template: absolute, short enough for sockaddr_un once
 // expanded (a display number adds at most 3 characters to "%d").
 std::optional<std::string> check_ready_socket(std::string_view path);
+// [display.*] ready_line / suspend_line: "" or 1..200 printable ASCII characters.
+std::optional<std::string> check_output_line(std::string_view text);
+// [display.nxagent] nx_options: "" or comma-separated NAME=value options of
+// [A-Za-z0-9._-]; rsm's own (listen, loopback, accept, cookie, connect) are refused.
+std::optional<std::string> check_nx_options(std::string_view options);
 
 }  // namespace rsm::config

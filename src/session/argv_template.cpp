@@ -7,7 +7,7 @@ namespace rsm::session {
 namespace {
 
 // The letters after '%' that mean something (see the header).
-constexpr std::string_view placeholder_letters = "dDwhgbasui%";
+constexpr std::string_view placeholder_letters = "dDwhgbasuiop%";
 
 std::optional<std::string> check_argument(std::size_t index, const std::string& arg) {
     const std::string name = "argument " + std::to_string(index);
@@ -65,6 +65,8 @@ std::vector<std::string> expand_template(const std::vector<std::string>& argv, c
             case 's': expanded += values.display_socket; break;
             case 'u': expanded += values.user; break;
             case 'i': expanded += values.session_id; break;
+            case 'o': expanded += values.nx_options_file; break;
+            case 'p': expanded += std::to_string(values.port); break;
             default: expanded += '%'; break;  // "%%"
             }
         }

@@ -4,6 +4,7 @@
 //   %d display number   %D ":<n>"   %w width   %h height   %g "<w>x<h>"
 //   %b depth            %a Xauthority file      %s display socket path
 //   %u user name        %i session id           %% a literal '%'
+//   %o nxagent's options file                   %p nxagent's listen port
 // Expansion never splits or joins arguments (no shell is involved).
 #pragma once
 
@@ -20,6 +21,8 @@ struct TemplateValues {
     std::string display_socket;
     std::string user;
     std::string session_id;
+    std::string nx_options_file;  // nxagent only
+    unsigned port = 0;            // nxagent only
 };
 
 // nullopt if every argument is valid, else a message naming the argument and

@@ -4,7 +4,7 @@
 // manager expands the configured templates into CompanionCommands and hands
 // them to the executor (StartSession param "companions", a(sasasst)); the
 // session leader starts each as the user once the display is ready, waits
-// for its ready socket (see daemons/rsm-session/companion_process.hpp) and
+// for its ready socket (see util/unix_sockets.hpp) and
 // stops it with the session. A companion that exits is logged and not
 // restarted: the session goes on without it.
 #pragma once

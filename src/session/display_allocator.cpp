@@ -11,12 +11,12 @@
 
 #include "util/fd.hpp"
 #include "util/safe_path.hpp"
+#include "util/unix_sockets.hpp"
 
 namespace rsm::session {
 namespace {
 
 constexpr std::string_view x11_socket_prefix = "/tmp/.X11-unix/X";
-constexpr unsigned long so_acceptcon = 1UL << 16;  // __SO_ACCEPTCON: a listening socket
 
 // "X<n>" as an X server names it (no sign, no leading zero).
 std::optional<unsigned> display_of(std::string_view digits) {
@@ -28,30 +28,13 @@ std::optional<unsigned> display_of(std::string_view digits) {
     return n;
 }
 
-std::string_view next_word(std::string_view& line) {
-    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-    const auto sp = std::min(line.find(' '), line.size());
-    std::string_view word = line.substr(0, sp);
-    line.remove_prefix(sp);
-    return word;
-}
-
 }  // namespace
 
 std::set<unsigned> x_displays_listening(std::string_view text) {
     std::set<unsigned> out;
-    while (!text.empty()) {
-        const auto nl = std::min(text.find('\n'), text.size());
-        std::string_view line = text.substr(0, nl);
-        text.remove_prefix(std::min(nl + 1, text.size()));
-        // Num: RefCount Protocol Flags Type St Inode [Path]
-        std::string_view w[7];
-        for (auto& word : w) word = next_word(line);
-        if (w[6].empty() || line.size() < 2 || line.front() != ' ') continue;
-        std::string_view path = line.substr(1);
-        unsigned long flags = 0;
-        auto [end, ec] = std::from_chars(w[3].data(), w[3].data() + w[3].size(), flags, 16);
-        if (ec != std::errc{} || end != w[3].data() + w[3].size() || !(flags & so_acceptcon)) continue;
+    for (const auto& e : unix_sockets::parse_table(text)) {
+        if (!e.listening) continue;
+        std::string_view path = e.path;
         if (path.front() == '@') path.remove_prefix(1);  // the abstract name
         if (!path.starts_with(x11_socket_prefix)) continue;
         if (auto n = display_of(path.substr(x11_socket_prefix.size()))) out.insert(*n);
@@ -103,12 +86,17 @@ bool remove_stale_x_display(unsigned n, uid_t owner) {
     return remove_stale_x_display_under("/tmp", n, owner, x_displays_listening(), 0);
 }
 
-DisplayAllocator::DisplayAllocator(unsigned first, unsigned last, Probe probe)
-    : first_{first}, last_{last}, probe_{std::move(probe)} {
+DisplayAllocator::DisplayAllocator(unsigned first, unsigned last, Probe probe) : probe_{std::move(probe)} {
+    set_range(first, last);
+}
+
+void DisplayAllocator::set_range(unsigned first, unsigned last) {
     if (first > last) {
         throw std::invalid_argument("display range " + std::to_string(first) + ".." + std::to_string(last) +
                                     ": first is greater than last");
     }
+    first_ = first;
+    last_ = last;
 }
 
 std::optional<unsigned> DisplayAllocator::allocate() {

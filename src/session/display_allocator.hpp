@@ -60,6 +60,10 @@ public:
     // Lowest number in range that is neither reserved here nor taken per probe;
     // it is reserved. nullopt when none is left.
     std::optional<unsigned> allocate();
+    // A new range for the numbers handed out from now on (a configuration
+    // reload); numbers in use stay reserved wherever they are, until
+    // released. Throws std::invalid_argument if first > last.
+    void set_range(unsigned first, unsigned last);
     // Marks n as used (a recovered session); numbers outside the range are kept too.
     void reserve(unsigned n);
     void release(unsigned n);
@@ -67,7 +71,7 @@ public:
     std::size_t size() const { return used_.size(); }
 
 private:
-    unsigned first_, last_;
+    unsigned first_ = 0, last_ = 0;
     Probe probe_;
     std::set<unsigned> used_;
 };

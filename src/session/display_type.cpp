@@ -7,17 +7,22 @@ namespace rsm::session {
 
 namespace {
 
-constexpr std::array<std::pair<DisplayType, const char*>, 4> display_types{{
+constexpr std::array<std::pair<DisplayType, const char*>, 7> display_types{{
     {DisplayType::xvnc, "xvnc"},
     {DisplayType::xvfb, "xvfb"},
     {DisplayType::xorg, "xorg"},
     {DisplayType::null, "null"},
+    {DisplayType::xpra, "xpra"},
+    {DisplayType::xpra_desktop, "xpra-desktop"},
+    {DisplayType::nxagent, "nxagent"},
 }};
 
-constexpr std::array<std::pair<DisplayProtocol, const char*>, 3> protocols{{
+constexpr std::array<std::pair<DisplayProtocol, const char*>, 5> protocols{{
     {DisplayProtocol::rfb, "rfb"},
     {DisplayProtocol::x11, "x11"},
     {DisplayProtocol::none, "none"},
+    {DisplayProtocol::xpra, "xpra"},
+    {DisplayProtocol::nx, "nx"},
 }};
 
 template <class Enum, std::size_t N>
@@ -41,6 +46,12 @@ std::optional<DisplayType> display_type_from_string(std::string_view s) noexcept
     return value_of(display_types, s);
 }
 
+std::string display_type_names() {
+    std::string out;
+    for (const auto& [t, name] : display_types) out += (out.empty() ? "" : ", ") + std::string(name);
+    return out;
+}
+
 const char* to_string(DisplayProtocol p) noexcept { return name_of(protocols, p); }
 std::optional<DisplayProtocol> display_protocol_from_string(std::string_view s) noexcept {
     return value_of(protocols, s);
@@ -52,6 +63,9 @@ DisplayProtocol protocol_of(DisplayType t) noexcept {
     case DisplayType::xvfb:
     case DisplayType::xorg: return DisplayProtocol::x11;
     case DisplayType::null: return DisplayProtocol::none;
+    case DisplayType::xpra:
+    case DisplayType::xpra_desktop: return DisplayProtocol::xpra;
+    case DisplayType::nxagent: return DisplayProtocol::nx;
     }
     return DisplayProtocol::none;
 }

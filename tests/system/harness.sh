@@ -45,6 +45,15 @@ _h_fail() {
 
 echo "# scenario: $name"
 echo "# build dir: $builddir"
+# A scenario that starts a masked unit itself (xrdp.sh: Debian's xrdp units)
+# says so in a line "# systest-unmask: UNIT..."; every other container keeps
+# them masked.
+unmask=$(sed -n 's/^# systest-unmask: *//p' "$scenario" | head -n 1)
+if [[ -n $unmask ]]; then
+    kept=()
+    for u in $CT_MASK_UNITS; do [[ " $unmask " == *" $u "* ]] || kept+=("$u"); done
+    CT_MASK_UNITS="${kept[*]}"
+fi
 bootlog=$(mktemp /tmp/rsm-boot.XXXXXXXX)
 ct_boot >"$bootlog"; boot_rc=$?
 cat "$bootlog"

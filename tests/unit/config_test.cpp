@@ -175,6 +175,15 @@ TEST_CASE("config: integers out of range are refused", "[config]") {
     CHECK_THAT(negative.what(), Catch::EndsWith("must be between 0 and 100, got -1"));
 }
 
+// Every session's executor link is kept in rsm-manager.service's fd store
+// (FileDescriptorStoreMax=RSM_FD_STORE_MAX): max_sessions stays below it.
+TEST_CASE("config: max_sessions cannot exceed what the manager's fd store keeps", "[config]") {
+    STATIC_REQUIRE(rsm::config::max_sessions_ceiling < RSM_FD_STORE_MAX);
+    CHECK(parse_string("[session]\nmax_sessions = 16000\n", "t.toml").session.max_sessions == 16000);
+    CHECK_THROWS_WITH(parse_string("[session]\nmax_sessions = 16001\n", "t.toml"),
+                      Catch::EndsWith("must be between 0 and 16000, got 16001"));
+}
+
 // Drives every integer row of the schema through its bounds, so a row with a
 // wrong range or a missing check fails here.
 TEST_CASE("config: every integer key accepts its bounds and refuses beyond them", "[config]") {
@@ -560,11 +569,12 @@ TEST_CASE("config: display templates are validated with their key and line", "[c
 
 TEST_CASE("config: [session] string values are checked", "[config]") {
     SECTION("default_type") {
-        for (const char* ok : {"xvnc", "xvfb", "xorg", "null"})
+        for (const char* ok : {"xvnc", "xvfb", "xorg", "null", "xpra", "xpra-desktop"})
             CHECK(parse_string(std::string{"[session]\ndefault_type = \""} + ok + "\"\n", "t").session.default_type == ok);
         const auto e = parse_error("[session]\ndefault_type = \"wayland\"\n");
         CHECK(std::string{e.what()} ==
-              "test.toml:2: session.default_type: invalid value \"wayland\": must be one of xvnc, xvfb, xorg, null");
+              "test.toml:2: session.default_type: invalid value \"wayland\": must be one of xvnc, xvfb, xorg, null, "
+              "xpra, xpra-desktop, nxagent");
     }
     SECTION("reconnect_policy") {
         CHECK(parse_string("[session]\nreconnect_policy = \"Default\"\n", "t").session.reconnect_policy == "Default");

@@ -90,6 +90,27 @@ TEST_CASE("display allocator: ranges", "[display]") {
     CHECK(unprobed.allocate() == 1u);
 }
 
+// A configuration reload moves the range: new numbers come from the new one,
+// numbers in use stay reserved until their sessions release them.
+TEST_CASE("display allocator: a new range applies to numbers handed out from then on", "[display]") {
+    DisplayAllocator a{10, 12, never_busy};
+    CHECK(a.allocate() == 10u);
+    CHECK(a.allocate() == 11u);
+    a.set_range(20, 21);
+    CHECK(a.allocate() == 20u);
+    CHECK(a.reserved(10));
+    CHECK(a.reserved(11));
+    a.release(10);
+    CHECK_FALSE(a.reserved(10));
+    CHECK(a.allocate() == 21u);
+    CHECK_FALSE(a.allocate());
+    // Back to a range that overlaps a number still in use: it is skipped.
+    a.set_range(11, 12);
+    CHECK(a.allocate() == 12u);
+    CHECK_FALSE(a.allocate());
+    CHECK_THROWS_AS(a.set_range(5, 4), std::invalid_argument);
+}
+
 TEST_CASE("display allocator: the X probe sees socket files and dangling links, never lock files", "[display]") {
     rsm::test::TempDir tmp;
     const std::string dir = tmp.path().string();

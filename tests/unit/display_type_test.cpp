@@ -35,3 +35,14 @@ TEST_CASE("display_type: the protocol of each display type", "[session]") {
     CHECK(protocol_of(DisplayType::xorg) == DisplayProtocol::x11);
     CHECK(protocol_of(DisplayType::null) == DisplayProtocol::none);
 }
+
+TEST_CASE("display_type: the xpra types", "[session]") {
+    CHECK(std::string{to_string(DisplayType::xpra)} == "xpra");
+    CHECK(std::string{to_string(DisplayType::xpra_desktop)} == "xpra-desktop");
+    CHECK(display_type_from_string("xpra-desktop") == DisplayType::xpra_desktop);
+    CHECK(display_type_from_string("xpra") == DisplayType::xpra);
+    CHECK(std::string{to_string(DisplayProtocol::xpra)} == "xpra");
+    CHECK(display_protocol_from_string("xpra") == DisplayProtocol::xpra);
+    CHECK(protocol_of(DisplayType::xpra) == DisplayProtocol::xpra);
+    CHECK(protocol_of(DisplayType::xpra_desktop) == DisplayProtocol::xpra);
+}

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "bus/names.hpp"
-#include "pam/login_request.hpp"
+#include "protocol/login_request.hpp"
 #include "pam/pam_error.hpp"
 #include "pam/pam_handle.hpp"
 
@@ -51,25 +51,29 @@ TEST_CASE("everything else is Failed with the step and PAM's text", "[pam]") {
     CHECK(std::string(pam::map_failure(pam::Step::acct_mgmt, PAM_SYSTEM_ERR, "u", false).name) == err::failed);
 }
 
-TEST_CASE("step and mode string tables round-trip", "[pam]") {
+TEST_CASE("step, mode and purpose string tables round-trip", "[pam]") {
     for (auto s : {pam::Step::start, pam::Step::authenticate, pam::Step::acct_mgmt, pam::Step::chauthtok,
                    pam::Step::setcred, pam::Step::open_session, pam::Step::close_session})
         CHECK(pam::step_from_string(pam::to_string(s)) == s);
-    for (auto m : {pam::LoginMode::password, pam::LoginMode::conversation, pam::LoginMode::account})
-        CHECK(pam::login_mode_from_string(pam::to_string(m)) == m);
-    CHECK_FALSE(pam::login_mode_from_string("Password"));
-    CHECK_FALSE(pam::login_mode_from_string(""));
+    for (auto m : {protocol::LoginMode::password, protocol::LoginMode::conversation, protocol::LoginMode::account})
+        CHECK(protocol::login_mode_from_string(protocol::to_string(m)) == m);
+    for (auto p : {protocol::LoginPurpose::peer_credentials, protocol::LoginPurpose::session})
+        CHECK(protocol::login_purpose_from_string(protocol::to_string(p)) == p);
+    CHECK(std::string(protocol::to_string(protocol::LoginPurpose::peer_credentials)) == "peer-credentials");
+    CHECK_FALSE(protocol::login_purpose_from_string("Session"));
+    CHECK_FALSE(protocol::login_mode_from_string("Password"));
+    CHECK_FALSE(protocol::login_mode_from_string(""));
     for (int i : {PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_ERROR_MSG, PAM_TEXT_INFO})
         CHECK(static_cast<int>(*pam::style_from_int(i)) == i);
     CHECK_FALSE(pam::style_from_int(PAM_BINARY_PROMPT));
 }
 
 TEST_CASE("service names", "[pam]") {
-    for (const char* ok : {"rsm", "login", "rsm-test_1.d"}) CHECK(pam::valid_service_name(ok));
+    for (const char* ok : {"rsm", "login", "rsm-test_1.d"}) CHECK(protocol::valid_service_name(ok));
     for (const char* bad : {"", ".", "..", "../passwd", ".hidden", "Rsm", "a/b", "a b"})
-        CHECK_FALSE(pam::valid_service_name(bad));
-    CHECK(pam::valid_service_name(std::string(64, 'a')));
-    CHECK_FALSE(pam::valid_service_name(std::string(65, 'a')));
+        CHECK_FALSE(protocol::valid_service_name(bad));
+    CHECK(protocol::valid_service_name(std::string(64, 'a')));
+    CHECK_FALSE(protocol::valid_service_name(std::string(65, 'a')));
 }
 
 

@@ -105,7 +105,7 @@ def colours(rgb):
 def diagnostics():
     """What rsm-scp, xrdp and the manager said, for a failure message."""
     j = run("journalctl", "--no-pager", "-o", "cat", "-n", "80", "-u", "rsm-scp.service", "-u",
-            "xrdp-systest.service", "-u", "rsm-manager.service").stdout
+            "xrdp.service", "-u", "rsm-manager.service").stdout
     try:
         with open("/var/log/xrdp.log") as f:
             j += "\n--- xrdp.log\n" + "".join(f.readlines()[-40:])

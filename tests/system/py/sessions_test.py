@@ -190,6 +190,20 @@ class PolicyAndLimitsTest(SessionTest):
         e, reused = sc.create_session(g, type="null", new=True)
         self.assertFalse(reused)
 
+    def test_reload_moves_the_display_range(self):
+        g = login("alice")
+        first, _ = sc.create_session(g, type="xvfb", new=True)
+        before = int(record(first)["DISPLAY_NUMBER"])
+        try:
+            set_dropin("70-range.toml", "[session]\ndisplay_first = 940\ndisplay_last = 941\n")
+            second, _ = sc.create_session(g, type="xvfb", new=True)
+            self.assertEqual(record(second)["DISPLAY_NUMBER"], "940")
+            # The first session keeps its number and its display.
+            self.assertEqual(int(record(first)["DISPLAY_NUMBER"]), before)
+            self.assertEqual(record(first)["STATE"], "disconnected")
+        finally:
+            set_dropin("70-range.toml", None)
+
     def test_bad_options_are_refused_with_the_reason(self):
         g = login("alice")
         for opts, needle in ((dict(type="wayland"), "type"), (dict(depth=7), "depth"),
@@ -240,6 +254,18 @@ class TimerTest(SessionTest):
         fds["control"].close()
         wait(lambda: sid not in sessions(g), 20, "the disconnected session to be terminated")
         self.assertTrue(gw.wait_journal("disconnected too long", "-o", "cat"))
+
+    def test_reload_reaches_running_sessions(self):
+        """A shorter limit after a reload applies to sessions already running,
+        counted from when their countdown started (Executor1.SetLimits)."""
+        g = login("alice")
+        sid, _ = sc.create_session(g, type="null", new=True)
+        fds, _ = sc.connect_session(g, sid)
+        fds["control"].close()
+        wait(lambda: sessions(g)[sid]["state"] == "disconnected", 20, "the session to be disconnected")
+        set_dropin("60-timers.toml", "[session]\ndisconnected_timeout = 2\n")
+        wait(lambda: sid not in sessions(g), 20, "the disconnected session to end under the reloaded limit")
+        self.assertTrue(gw.wait_journal("takes the reloaded time limits", "-o", "cat"))
 
     def test_idle_limit_disconnects(self):
         set_dropin("60-timers.toml", "[session]\nidle_timeout = 2\n")
@@ -342,6 +368,48 @@ class CrashTest(SessionTest):
             wait(lambda: not sessions(g), 20, "no session left")
         finally:
             set_dropin("61-broken.toml", None)
+
+
+class DesktopEntryTest(SessionTest):
+    """A desktop entry named in CreateSession: its Exec= runs, logind and the
+    session see the entry's name as XDG_SESSION_DESKTOP and its DesktopNames
+    as XDG_CURRENT_DESKTOP; a Wayland entry needs the null type."""
+
+    def session_env(self, user):
+        path = f"/home/{user}/.rsm-desktop-env"
+        wait(lambda: os.path.exists(path) and open(path).read().endswith("END\n"), 30, "the desktop's environment")
+        with open(path) as f:
+            env = dict(line.split("=", 1) for line in f.read().splitlines() if "=" in line)
+        os.unlink(path)
+        return env
+
+    def logind_desktop(self, user):
+        ls = run("loginctl", "list-sessions", "--no-legend").stdout.splitlines()
+        ids = [line.split()[0] for line in ls if f" {user} " in f" {line} "]
+        self.assertEqual(len(ids), 1, ls)
+        return run("loginctl", "show-session", ids[0], "-p", "Desktop", "-p", "Type", "--value").stdout.split()
+
+    def test_x11_entry_names_the_desktop(self):
+        g = login("alice")
+        sid, _ = sc.create_session(g, type="xvfb", desktop="rsmtest", new=True)
+        env = self.session_env("alice")
+        self.assertEqual(env.get("XDG_SESSION_DESKTOP"), "rsmtest")
+        self.assertEqual(env.get("XDG_CURRENT_DESKTOP"), "RsmTest:Extra")
+        self.assertEqual(env.get("XDG_SESSION_TYPE"), "x11")
+        self.assertEqual(record(sid).get("DESKTOP"), "rsmtest")
+        self.assertEqual(self.logind_desktop("alice"), ["rsmtest", "x11"])
+
+    def test_wayland_entry_needs_the_null_type(self):
+        g = login("alice")
+        name, msg = gw.error_name(sc.create_session, g, type="xvnc", desktop="rsmwl", new=True)
+        self.assertEqual(name, E + "InvalidArgument", msg)
+        self.assertIn("Wayland", msg)
+        sc.create_session(g, type="null", desktop="rsmwl", new=True)
+        env = self.session_env("alice")
+        self.assertEqual(env.get("XDG_SESSION_TYPE"), "wayland")
+        self.assertEqual(env.get("XDG_SESSION_DESKTOP"), "rsmwl")
+        self.assertEqual(env.get("XDG_CURRENT_DESKTOP"), "RsmWl")
+        self.assertEqual(self.logind_desktop("alice"), ["rsmwl", "wayland"])
 
 
 class ManagerCrashTest(SessionTest):

@@ -8,6 +8,7 @@ import time
 import unittest
 
 import systest
+from rdp_client import wait_xrdp_listening
 from systest import end_all
 
 SCP = ("127.0.0.1", 3350)
@@ -68,6 +69,34 @@ def recv_exact(c, n):
             raise AssertionError(f"closed after {len(out)} of {n} bytes")
         out += chunk
     return out
+
+
+class XrdpUnitTest(unittest.TestCase):
+    """docs/xrdp.md's switch: Debian's own xrdp.service (Requires= and
+    After=xrdp-sesman.service) starts rsm-scp, never sesman."""
+
+    def test_xrdp_unit_starts_rsm_scp_in_place_of_sesman(self):
+        show = lambda unit, prop: systest.run("systemctl", "show", "-P", prop, unit).stdout.strip()  # noqa: E731
+        # The name is rsm-scp's (the [Install] Alias= symlink in /etc).
+        self.assertEqual(show("xrdp-sesman.service", "Id"), "rsm-scp.service")
+        self.assertIn("xrdp-sesman.service", show("rsm-scp.service", "Names").split())
+        # Debian's Requires=xrdp-sesman.service now names rsm-scp.
+        self.assertIn("rsm-scp.service", show("xrdp.service", "Requires").split())
+        self.assertEqual(show("xrdp.service", "ActiveState"), "active")
+        self.assertEqual(show("rsm-scp.service", "ActiveState"), "active")
+        pid = show("rsm-scp.service", "MainPID")
+        self.assertNotEqual(systest.run("pgrep", "-x", "xrdp-sesman").returncode, 0,
+                            "Debian's xrdp-sesman is running")
+        # Restarting xrdp (what an upgrade of the xrdp package does) pulls
+        # in rsm-scp again, and still not sesman.
+        systest.run("systemctl", "restart", "xrdp.service")
+        wait_xrdp_listening()
+        self.assertEqual(show("rsm-scp.service", "ActiveState"), "active")
+        self.assertEqual(show("rsm-scp.service", "MainPID"), pid)
+        self.assertNotEqual(systest.run("pgrep", "-x", "xrdp-sesman").returncode, 0,
+                            "Debian's xrdp-sesman is running after restarting xrdp")
+        reply, _ = exchange(scp_request("alice", "wrong"))
+        self.assertEqual(reply, DENY)
 
 
 class ScpV0Test(unittest.TestCase):

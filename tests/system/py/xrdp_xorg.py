@@ -10,6 +10,7 @@ import re
 import time
 import unittest
 
+import xrdp_sessions
 from rdp_client import RED, ClientScreen, colour_share, diagnostics, stop, wait_xrdp_listening
 from systest import end_all, pids, run, wait
 
@@ -118,6 +119,32 @@ class XorgRdpTest(unittest.TestCase):
         end_all(USER, "127.0.0.1")
         wait(lambda: not pids(USER, "xrdp-chansrv"), 20, "chansrv to end with the session")
         wait(lambda: not pids(USER, "Xorg"), 20, "Xorg to end with the session")
+
+    def test_closing_the_client_disconnects_and_a_login_resumes(self):
+        """rsm-scp never sees xrdp's own connection to xorgxrdp; the executor
+        does ([display.xorg] client_socket): closing the RDP client makes
+        the session disconnected, and the next login resumes it."""
+        red = lambda s: colour_share(s, RED) > 0.3  # noqa: E731
+        client = self.screen.xfreerdp(USER, USER + "-pw")
+        try:
+            self.screen.wait_for("the session's red xterm through xorgxrdp", red)
+            sid, first = xrdp_sessions.the_session(USER)
+            self.assertEqual(first["state"], "active")
+            xorg = pids(USER, "Xorg")
+        finally:
+            stop(client)
+        wait(lambda: xrdp_sessions.state(USER) == "disconnected", 30,
+             f"{USER}'s code-20 session to be disconnected once the RDP client is gone")
+        client = self.screen.xfreerdp(USER, USER + "-pw")
+        try:
+            self.screen.wait_for("the same red xterm after the reconnect", red)
+            sid2, again = xrdp_sessions.the_session(USER)
+            self.assertEqual(sid2, sid)
+            self.assertEqual(again["state"], "active")
+            self.assertEqual(pids(USER, "Xorg"), xorg)
+        finally:
+            stop(client)
+        wait(lambda: xrdp_sessions.state(USER) == "disconnected", 30, "disconnected again")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,20 @@ set -e
 echo "reconnect DISPLAY=$DISPLAY USER=$USER" >>"$HOME/.rsm-reconnects"
 SH
     chmod 755 /usr/local/bin/rsm-test-reconnect
+    # Desktop entries (DesktopEntryTest): an X11 one and a Wayland one whose
+    # program writes its environment down and stays.
+    cat >/usr/local/bin/rsm-test-desktop <<'SH'
+#!/bin/sh
+env >"$HOME/.rsm-desktop-env.tmp"; echo END >>"$HOME/.rsm-desktop-env.tmp"
+mv "$HOME/.rsm-desktop-env.tmp" "$HOME/.rsm-desktop-env"
+exec sleep infinity
+SH
+    chmod 755 /usr/local/bin/rsm-test-desktop
+    mkdir -p /usr/share/xsessions /usr/share/wayland-sessions
+    printf '[Desktop Entry]\nName=rsm test\nExec=/usr/local/bin/rsm-test-desktop\nType=Application\nDesktopNames=RsmTest;Extra;\n' \
+        >/usr/share/xsessions/rsmtest.desktop
+    printf '[Desktop Entry]\nName=rsm wayland test\nExec=/usr/local/bin/rsm-test-desktop\nType=Application\nDesktopNames=RsmWl\n' \
+        >/usr/share/wayland-sessions/rsmwl.desktop
     # The same stack as /etc/pam.d/rsm without pam_systemd (Debian's
     # common-session-noninteractive is common-session minus pam_systemd),
     # for the "no logind registration" case.

@@ -1,9 +1,11 @@
 #!/bin/bash
 # xrdp uses rsm as its session manager: the real xrdp 0.9.21 from Debian,
-# started by hand in the container (the container masks its units at boot),
-# pointed at rsm-scp (socket-activated on [::1]:3350 and 127.0.0.1:3350), and
-# the real xfreerdp under a private Xvfb. The checks are Python in
-# tests/system/py/xrdp_test.py; this script prepares the container.
+# switched to rsm with docs/xrdp.md's two commands and started by Debian's own
+# xrdp.service, pointed at rsm-scp (socket-activated on [::1]:3350 and
+# 127.0.0.1:3350), and the real xfreerdp under a private Xvfb. The checks are
+# Python in tests/system/py/xrdp_test.py; this script prepares the container.
+# Other containers keep xrdp's units masked; this one starts them:
+# systest-unmask: xrdp.service xrdp-sesman.service
 source "$RSM_SYSTEST_LIB"
 for f in /usr/sbin/xrdp /usr/bin/xfreerdp /usr/bin/Xvfb /usr/bin/xwd; do
     if [[ ! -e $f ]]; then
@@ -28,17 +30,15 @@ set -e
     # DEBUG: xrdp logs "chansrv connect successful" only at this level
     # (xrdp_xorg.py checks that xrdp reached chansrv at the first try).
     sed -i -e 's/^LogLevel=INFO/LogLevel=DEBUG/' /etc/xrdp/xrdp.ini
-    systemctl enable --now rsm-manager.socket rsm-scp.socket
-    # xrdp itself, by hand, as its unit would run it (User=xrdp, socksetup
-    # first): the unit is masked for the whole boot, and it Requires=
-    # xrdp-sesman.service, which rsm-scp replaces.
-    /bin/sh /usr/share/xrdp/socksetup
     # xrdp's TLS key (Debian's snakeoil key) is readable by group ssl-cert,
     # which Debian's postinst puts xrdp into only on some installs; without
     # TLS, xfreerdp 2.11 and xrdp 0.9.21 fail on standard RDP security.
     usermod -aG ssl-cert xrdp
-    systemd-run --unit=xrdp-systest -p User=xrdp -p Group=xrdp /usr/sbin/xrdp --nodaemon
-} >/dev/null 2>&1 || { echo "1..1"; echo "not ok 1 - scenario setup"; exit 1; }
+    # docs/xrdp.md, "Switching a Debian xrdp install to rsm", word for word.
+    systemctl disable --now xrdp-sesman.service
+    systemctl enable --now rsm-manager.socket rsm-scp.socket rsm-scp.service && systemctl restart xrdp
+} >/run/xrdp-setup.log 2>&1 || {
+    echo "1..1"; echo "not ok 1 - scenario setup"; sed -e 's/^/# /' /run/xrdp-setup.log; exit 1; }
 set +e
 exec /usr/bin/python3 "$RSM_SOURCE_ROOT/tests/integration/tap.py" \
     "$RSM_SOURCE_ROOT/tests/system/py/xrdp_test.py"

@@ -1,15 +1,20 @@
-#include "pam/login_request.hpp"
+#include "protocol/login_request.hpp"
 
 #include <array>
 #include <utility>
 
-namespace rsm::pam {
+namespace rsm::protocol {
 namespace {
 
 constexpr std::array<std::pair<LoginMode, const char*>, 3> mode_names{{
     {LoginMode::password, "password"},
     {LoginMode::conversation, "conversation"},
     {LoginMode::account, "account"},
+}};
+
+constexpr std::array<std::pair<LoginPurpose, const char*>, 2> purpose_names{{
+    {LoginPurpose::peer_credentials, "peer-credentials"},
+    {LoginPurpose::session, "session"},
 }};
 
 constexpr bool ascii_lower_or_digit(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
@@ -28,6 +33,18 @@ std::optional<LoginMode> login_mode_from_string(std::string_view s) noexcept {
     return std::nullopt;
 }
 
+const char* to_string(LoginPurpose p) noexcept {
+    for (const auto& [purpose, name] : purpose_names)
+        if (purpose == p) return name;
+    return "unknown";
+}
+
+std::optional<LoginPurpose> login_purpose_from_string(std::string_view s) noexcept {
+    for (const auto& [purpose, name] : purpose_names)
+        if (s == name) return purpose;
+    return std::nullopt;
+}
+
 bool valid_service_name(std::string_view s) noexcept {
     if (s.empty() || s.size() > 64 || s.front() == '.') return false;
     for (char c : s)
@@ -35,4 +52,4 @@ bool valid_service_name(std::string_view s) noexcept {
     return true;
 }
 
-}  // namespace rsm::pam
+}  // namespace rsm::protocol

@@ -1,0 +1,46 @@
+// rsm-broker's configuration, /etc/rsm/broker.toml (docs/broker.md). A
+// missing file means the defaults. The profiles themselves stay in X2Go's
+// own file, named here.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rsm::broker {
+
+enum class AuthMethod { pam, none };
+std::string_view to_string(AuthMethod m);
+std::optional<AuthMethod> auth_method_from_string(std::string_view s);
+
+struct BrokerConfig {
+    // [broker]
+    std::string profiles = "/etc/x2go/broker/x2gobroker-sessionprofiles.conf";
+    // URL backends served (/plain/<backend>/); a URL without one is served too.
+    std::vector<std::string> backends{"inifile"};
+    bool enable_plain = true;
+    bool enable_json = true;
+    // [auth]
+    AuthMethod auth = AuthMethod::pam;
+    // 0: no authid cookies; else their lifetime.
+    unsigned authid_lifetime_sec = 0;
+    std::string gateway_socket = "/run/rsm/gateway.sock";
+    // [hosts]
+    bool portscan = true;              // pick only a host whose SSH port answers
+    unsigned probe_timeout_ms = 2000;  // per host
+    // [limits] Open HTTP connections, in all and from one address (behind
+    // a TLS proxy every client has the proxy's address: raise it there).
+    unsigned max_connections = 256;
+    unsigned max_connections_per_address = 32;
+};
+
+struct BrokerConfigResult {
+    std::optional<BrokerConfig> config;
+    std::string error;  // "<file>:<line>: ..."
+};
+BrokerConfigResult load_broker_config(const std::string& path);
+BrokerConfigResult parse_broker_config(std::string_view text, std::string_view source);
+
+}  // namespace rsm::broker

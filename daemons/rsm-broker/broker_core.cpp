@@ -1,0 +1,114 @@
+#include "broker_core.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "broker/replies.hpp"
+#include "user_groups.hpp"
+#include "util/log.hpp"
+
+namespace rsm::broker {
+
+namespace {
+
+http::Response body(Frontend f, std::string text) {
+    http::Response r = http::Response::text(200, std::move(text));
+    if (f == Frontend::json) r.content_type = "text/json; charset=utf-8";  // as x2gobroker
+    return r;
+}
+
+http::Response selection_reply(Frontend f, const std::optional<std::string>& authid, const Selection& s) {
+    return body(f, f == Frontend::plain ? plain_select(authid, s) : json_select(authid, s));
+}
+
+}  // namespace
+
+BrokerCore::BrokerCore(sd_event* event, const BrokerConfig& config, ProfileSet profiles, HostDirectory hosts)
+    : event_{event}, config_{config}, profiles_{std::move(profiles)}, hosts_{std::move(hosts)} {
+    sd_event_source* d = nullptr;
+    if (const int r = sd_event_add_defer(event_, &d, &BrokerCore::on_defer, this); r < 0)
+        throw std::runtime_error(std::string("sd_event_add_defer: ") + std::strerror(-r));
+    defer_.reset(d);
+    sd_event_source_set_enabled(d, SD_EVENT_OFF);
+}
+
+int BrokerCore::on_defer(sd_event_source*, void* self) {
+    static_cast<BrokerCore*>(self)->graveyard_.clear();
+    return 0;
+}
+
+void BrokerCore::serve(Frontend frontend, const BrokerRequest& request, const std::string& client_address,
+                       const std::optional<std::string>& authid, Reply reply) {
+    const std::vector<std::string> groups = user_groups(request.user);
+    switch (request.task) {
+    case Task::listsessions:
+    case Task::listprofiles: {
+        const VisibleProfiles visible = visible_profiles(profiles_, request.user, groups, client_address);
+        log::info("Profiles listed", {{"USER", request.user},
+                                      {"RSM_CLIENT_ADDRESS", client_address},
+                                      {"RSM_BROKER_PROFILES", std::to_string(visible.size())}});
+        return reply(body(frontend, frontend == Frontend::plain ? plain_list(authid, visible) : json_list(authid, visible)));
+    }
+    case Task::selectsession: {
+        const Profile* p = profiles_.find(request.profile_id);
+        // A profile the ACLs hide is as unknown as one that does not exist.
+        if (p && !acl_permits(p->acl, request.user, groups, client_address)) p = nullptr;
+        if (!p) {
+            log::notice("Unknown or forbidden profile selected",
+                        {{"USER", request.user}, {"RSM_CLIENT_ADDRESS", client_address}, {"RSM_BROKER_PROFILE", request.profile_id}});
+            return reply(selection_reply(frontend, authid, Selection{"no-server-available", 22, {}}));
+        }
+        return select(frontend, *p, request.server_user(), authid, std::move(reply));
+    }
+    case Task::testcon:
+        if (frontend == Frontend::plain) return reply(body(frontend, plain_testcon()));
+        return reply(body(frontend, json_header_only("testcon", authid)));
+    case Task::checkaccess:
+        if (frontend == Frontend::plain) return reply(body(frontend, plain_header(authid)));
+        return reply(body(frontend, json_header_only("", authid)));
+    case Task::setpass:
+        return reply(http::Response::text(501, "setpass: rsm-broker does not change passwords; use passwd on the server\n"));
+    }
+}
+
+void BrokerCore::select(Frontend frontend, const Profile& profile, const std::string& user,
+                        const std::optional<std::string>& authid, Reply reply) {
+    const std::string profile_id = profile.id;
+    const std::uint16_t sshport = profile.sshport;
+    if (profile.hosts.empty())
+        return reply(selection_reply(frontend, authid, Selection{"no-server-available", sshport, {}}));
+    std::vector<Host> hosts = profile.hosts;
+    if (!config_.portscan) {
+        log::info("Server selected", {{"USER", user}, {"RSM_BROKER_PROFILE", profile_id}, {"RSM_BROKER_HOST", hosts[0].address}});
+        return reply(selection_reply(frontend, authid, Selection{hosts[0].address, hosts[0].port, {}}));
+    }
+    std::vector<ProbeTarget> targets;
+    for (const auto& h : hosts)
+        targets.push_back(ProbeTarget{h.address + ":" + std::to_string(h.port), hosts_.lookup(h.address, h.port)});
+    const std::uint64_t id = next_probe_++;
+    auto probe = std::make_unique<HostProbe>(
+        event_, std::move(targets), std::uint64_t{config_.probe_timeout_ms} * 1000,
+        [this, id, frontend, authid, hosts, sshport, user, profile_id, reply = std::move(reply)](
+            std::optional<std::size_t> found) {
+            Selection s{"no-X2Go-Server-available", sshport, {}};
+            if (found) s = Selection{hosts[*found].address, hosts[*found].port, {}};
+            log::info(found ? "Server selected" : "No X2Go server of the profile answers",
+                      {{"USER", user}, {"RSM_BROKER_PROFILE", profile_id}, {"RSM_BROKER_HOST", s.server}});
+            reply(selection_reply(frontend, authid, s));
+            retire(id);
+        });
+    probes_.emplace(id, std::move(probe));
+}
+
+// A finished probe is freed on the next loop iteration, never inside its
+// own callback.
+void BrokerCore::retire(std::uint64_t id) {
+    const auto it = probes_.find(id);
+    if (it == probes_.end()) return;
+    graveyard_.push_back(std::move(it->second));
+    probes_.erase(it);
+    sd_event_source_set_enabled(defer_.get(), SD_EVENT_ONESHOT);
+}
+
+}  // namespace rsm::broker

@@ -1,0 +1,53 @@
+// What the broker does for an authenticated user, whatever the front end
+// (HTTP plain/JSON, or the SSH command): list the profiles the ACLs let
+// the user see, select a server for one, test the connection. Answers are
+// complete HTTP responses; the SSH front end prints their bodies.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "broker/broker_request.hpp"
+#include "broker/profiles.hpp"
+#include "broker_config.hpp"
+#include "host_probe.hpp"
+#include "http/http_types.hpp"
+#include "util/handles.hpp"
+
+namespace rsm::broker {
+
+class BrokerCore {
+public:
+    using Reply = std::function<void(http::Response)>;
+    BrokerCore(sd_event* event, const BrokerConfig& config, ProfileSet profiles, HostDirectory hosts);
+    BrokerCore(const BrokerCore&) = delete;
+    BrokerCore& operator=(const BrokerCore&) = delete;
+
+    // `authid`: the cookie to hand out with this answer (nullopt: none).
+    // `reply` is called once, maybe from the loop later (selectsession).
+    void serve(Frontend frontend, const BrokerRequest& request, const std::string& client_address,
+               const std::optional<std::string>& authid, Reply reply);
+
+    const ProfileSet& profiles() const noexcept { return profiles_; }
+
+private:
+    void select(Frontend frontend, const Profile& profile, const std::string& user,
+                const std::optional<std::string>& authid, Reply reply);
+    void retire(std::uint64_t id);
+    static int on_defer(sd_event_source*, void* self);
+
+    sd_event* event_;
+    const BrokerConfig& config_;
+    ProfileSet profiles_;
+    HostDirectory hosts_;
+    std::map<std::uint64_t, std::unique_ptr<HostProbe>> probes_;
+    std::uint64_t next_probe_ = 1;
+    std::vector<std::unique_ptr<HostProbe>> graveyard_;
+    EventSourcePtr defer_;
+};
+
+}  // namespace rsm::broker

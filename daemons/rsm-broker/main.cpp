@@ -1,0 +1,121 @@
+// rsm-broker: an X2Go session broker (docs/broker.md). Two faces:
+//  - socket-activated HTTP server (units/rsm-broker.socket): x2goclient's
+//    plain-text protocol on /plain/<backend>/ and python-x2go's JSON on
+//    /json/<backend>/, authenticating through rsm as a trusted gateway;
+//  - with --task, the SSH front end (ssh_frontend.hpp).
+// Options:
+//   --config=PATH   /etc/rsm/broker.toml
+#include <csignal>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <systemd/sd-daemon.h>
+#include <vector>
+
+#include "broker/profiles_ini.hpp"
+#include "broker_config.hpp"
+#include "broker_core.hpp"
+#include "broker_service.hpp"
+#include "rsm-build-config.h"
+#include "ssh_frontend.hpp"
+#include "util/log.hpp"
+
+using namespace rsm;
+using namespace rsm::broker;
+
+namespace {
+
+int serve(const std::string& config_path) {
+    const auto config = load_broker_config(config_path);
+    if (!config.config) {
+        log::error("invalid broker configuration", {{"RSM_ERROR", config.error}});
+        return 1;
+    }
+    auto profiles = load_profiles_file(config.config->profiles);
+    if (!profiles.set) {
+        log::error("invalid session profiles", {{"RSM_ERROR", profiles.error}});
+        return 1;
+    }
+    HostDirectory hosts;
+    for (const auto& p : profiles.set->profiles)
+        for (const auto& h : p.hosts) hosts.add(h.address);
+
+    std::signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    sd_event* e = nullptr;
+    if (const int r = sd_event_default(&e); r < 0) {
+        log::error("sd_event_default failed", {{"RSM_ERRNO", std::strerror(-r)}});
+        return 1;
+    }
+    EventPtr event{e};
+    sd_event_add_signal(e, nullptr, SIGTERM, nullptr, nullptr);
+    sd_event_add_signal(e, nullptr, SIGINT, nullptr, nullptr);
+    try {
+        const std::size_t count = profiles.set->profiles.size();
+        BrokerCore core{e, *config.config, std::move(*profiles.set), std::move(hosts)};
+        BrokerService service{e, *config.config, core};
+        http::Limits limits;
+        limits.max_connections = config.config->max_connections;
+        limits.max_per_address = config.config->max_connections_per_address;
+        http::Server server{e, [&service](http::Request r, http::Responder s) { service.handle(std::move(r), std::move(s)); },
+                            limits};
+        const int n = sd_listen_fds(1);
+        if (n <= 0) {
+            log::error("rsm-broker is socket-activated: no listening sockets passed (rsm-broker.socket)");
+            return 1;
+        }
+        for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; ++fd) {
+            if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+                log::error("a passed fd is not a listening stream socket", {{"RSM_FD", std::to_string(fd)}});
+                return 1;
+            }
+            server.add_listener(UniqueFd{fd});
+        }
+        log::info("rsm-broker serving X2Go clients",
+                  {{"RSM_LISTENERS", std::to_string(n)}, {"RSM_BROKER_PROFILES", std::to_string(count)},
+                   {"RSM_BROKER_AUTH", std::string(to_string(config.config->auth))}});
+        sd_notify(0, "READY=1\nSTATUS=Serving X2Go clients");
+        const int r = sd_event_loop(e);
+        sd_notify(0, "STOPPING=1");
+        if (r < 0) {
+            log::error("event loop failed", {{"RSM_ERRNO", std::strerror(-r)}});
+            return 1;
+        }
+    } catch (const std::exception& ex) {
+        log::error("rsm-broker failed", {{"RSM_ERROR", ex.what()}});
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string config_path = std::string(RSM_SYSCONF_DIR) + "/broker.toml";
+    std::vector<std::string> task_args;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if (a.starts_with("--config=")) {
+            config_path = std::string(a.substr(9));
+        } else if (a.starts_with("--task") || a.starts_with("--user") || a.starts_with("--sid") ||
+                   a.starts_with("--authid")) {
+            // x2goclient's ssh:// broker sends "--authid <id>" even when the id
+            // is empty, so an option followed by another option has an empty value.
+            const bool bare = a.find('=') == std::string_view::npos;
+            if (bare && (i + 1 >= argc || std::string_view(argv[i + 1]).starts_with("--")))
+                task_args.emplace_back(std::string(a) + "=");
+            else
+                task_args.emplace_back(a);
+            if (bare && i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) task_args.emplace_back(argv[++i]);
+        } else {
+            log::error("unknown option", {{"RSM_OPTION", std::string(a)}});
+            return 2;
+        }
+    }
+    if (!task_args.empty()) return run_ssh_frontend(config_path, task_args);
+    return serve(config_path);
+}

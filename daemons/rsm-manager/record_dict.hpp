@@ -1,0 +1,17 @@
+// The executor's record dictionary (a{sv}: Executor1's StateChanged, and the
+// replies of StartSession and Attach) as the manager reads it into a
+// session::Record. Keys are those of dbus/org.rsm.Executor1.xml; unknown
+// keys are skipped (a newer executor may send more).
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "session/record.hpp"
+
+namespace rsm::manager {
+
+// Reads the dictionary at the message's read position into `r`: only the
+// keys present are set. Throws std::runtime_error on a malformed dictionary.
+void read_record_dict(sd_bus_message* m, session::Record& r);
+
+}  // namespace rsm::manager

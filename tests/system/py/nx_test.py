@@ -1,0 +1,199 @@
+"""Sessions of type "nxagent" against the container's real systemd, logind
+and PAM (scenarios/nx.sh), with Debian's nxagent and nxproxy: the session is
+ready when nxagent says "Waiting for connection"; nxagent runs as the user,
+listens on 127.0.0.1:4000+N only and reads its cookie from a 0600 file of the
+user's (never from its command line); ConnectSession hands a socket
+connected to that port and the cookie; real nxproxy, fed through that
+socket, shows the session's red xterm on the client's screen; killing
+nxproxy leaves the session disconnected (nxagent suspends itself and, told
+by rsm with SIGHUP, listens again); a reconnect resumes the same xterm."""
+
+import glob
+import os
+import select
+import signal
+import socket
+import subprocess
+import threading
+import unittest
+
+import session_client as sc
+from rdp_client import RED, ClientScreen, colour_share, colours
+from systest import end_all, login, pids, run, scope_gone, sessions, wait
+
+USER = "alice"
+ADDR = "127.0.0.1"
+
+
+class Relay:
+    """What a gateway does with ConnectSession's fds: a local TCP port
+    nxproxy connects to, relayed to the display socket; when either side
+    closes, both fds (and the control channel) are closed."""
+
+    def __init__(self, display, control):
+        self.display, self.control = display, control
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            client, _ = self.listener.accept()
+            self.listener.close()
+            pair = {client: self.display, self.display: client}
+            while True:
+                readable, _, _ = select.select(list(pair), [], [], 120)
+                if not readable:
+                    break
+                for s in readable:
+                    data = s.recv(65536)
+                    if not data:
+                        raise EOFError
+                    pair[s].sendall(data)
+        except (OSError, EOFError):
+            pass
+        finally:
+            for s in (self.display, self.control):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+            self.done.set()
+
+
+def nxproxy(screen, port, cookie, log):
+    env = dict(os.environ, DISPLAY=screen.display)
+    return subprocess.Popen(["nxproxy", "-S", f"nx/nx,connect=127.0.0.1,port={port},cookie={cookie}:99"],
+                            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+
+
+def free_display():
+    """A client display number nobody uses: containers share the host's
+    network namespace, so X servers' abstract sockets (@/tmp/.X11-unix/X<n>,
+    which nxproxy prefers) of other test runs are visible here."""
+    used = subprocess.run(["ss", "-Hxl"], capture_output=True, text=True).stdout
+    for n in range(150, 400):
+        if f"/tmp/.X11-unix/X{n} " not in used + " " and not os.path.exists(f"/tmp/.X11-unix/X{n}"):
+            return f":{n}"
+    raise AssertionError("no free X display number for the client")
+
+
+def listening(port):
+    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
+    return [line.split()[3] for line in out.splitlines() if line.strip()]
+
+
+def journal_nxagent():
+    return run("journalctl", "--no-pager", "-o", "cat", "-n", "60", "SYSLOG_IDENTIFIER=nxagent",
+               "+", "_COMM=rsm-session").stdout
+
+
+class NxSessionTest(unittest.TestCase):
+    screen = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.screen = ClientScreen(free_display(), "1280x1024x24").__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.screen.__exit__(None, None, None)
+        end_all(USER, ADDR)
+
+    def see_red(self, what):
+        try:
+            self.screen.wait_for(what, lambda shot: colour_share(shot, RED) > 0.2, 60)
+        except AssertionError as e:
+            errors = ""
+            for path in glob.glob(f"/home/{USER}/.nx/C-*/errors"):
+                errors += f"\n--- {path}\n" + open(path, errors="replace").read()[-3000:]
+            sockets = run("ss", "-Hlxtn").stdout
+            raise AssertionError(f"{e}\n--- nxagent and rsm-session\n{journal_nxagent()}\n--- nxproxy\n"
+                                 + open("/tmp/nxproxy.log", errors="replace").read()[-3000:] + errors
+                                 + "\n--- listening\n" + sockets) from None
+
+    def attach(self, g, sid):
+        fds, details = sc.connect_session(g, sid, client_name="nx-client")
+        relay = Relay(fds["display"], fds["control"])
+        log = open("/tmp/nxproxy.log", "ab")
+        proxy = nxproxy(self.screen, relay.port, details["nx_cookie"], log)
+        return details, relay, proxy
+
+    def test_nx_session(self):
+        g = login(USER, ADDR)
+        # The reply comes only once nxagent printed its ready line.
+        sid, reused = sc.create_session(g, type="nxagent", width=1024, height=768)
+        self.assertFalse(reused)
+        s = sessions(g)[sid]
+        self.assertEqual(s["display_type"], "nxagent")
+        self.assertEqual(s["state"], "disconnected")
+        number = int(s["display"][1:])
+        port = 4000 + number
+        uid = int(s["uid"])
+
+        # nxagent runs as alice, listens on 127.0.0.1 only, and the cookie
+        # is not on its command line but in her 0600 options file.
+        agents = pids(USER, "nxagent")
+        self.assertTrue(agents, "nxagent runs as alice")
+        self.assertEqual(listening(port), [f"127.0.0.1:{port}"])
+        options = f"/run/rsm/user/{uid}/nx-options-{sid}"
+        st = os.stat(options)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (uid, 0o600))
+        text = open(options).read()
+        self.assertRegex(text, rf"^nx/nx,.*listen={port},loopback=1,accept=127\.0\.0\.1,cookie=[0-9a-f]{{32}}:{number}$")
+        cookie = text.rsplit("cookie=", 1)[1].split(":")[0]
+        for pid in agents:
+            with open(f"/proc/{pid}/cmdline") as f:
+                self.assertNotIn(cookie, f.read(), "the cookie is not on nxagent's command line")
+        self.assertIn("Waiting for connection", journal_nxagent(), "nxagent's stderr reaches the journal")
+
+        # First connection: the session's red xterm on the client's screen.
+        details, relay, proxy = self.attach(g, sid)
+        self.assertEqual(details["protocol"], "nx")
+        self.assertEqual(details["nx_cookie"], cookie)
+        wait(lambda: sessions(g)[sid]["state"] == "active", 20, "the session to be active")
+        self.see_red("the session's red xterm through nxproxy")
+        xterms = pids(USER, "xterm")
+        self.assertEqual(len(xterms), 1)
+
+        # The NX client goes away: the gateway side closes, the session is
+        # disconnected; nxagent suspends itself and listens again (SIGHUP).
+        os.killpg(proxy.pid, signal.SIGKILL)  # nxproxy and whatever it forked
+        proxy.wait()
+        self.assertTrue(relay.done.wait(30), "the relay saw nxproxy go")
+        wait(lambda: sessions(g)[sid]["state"] == "disconnected", 30, "the session to be disconnected")
+        wait(lambda: "Session: Session suspended" in journal_nxagent(), 30, "nxagent to suspend the session")
+        wait(lambda: listening(port) == [f"127.0.0.1:{port}"], 30, "nxagent to listen again")
+        self.assertIn("SIGHUP makes it listen again", journal_nxagent())
+
+        # nxproxy's window went with it: the next picture is a new one.
+        wait(lambda: colour_share(self.screen.screenshot() or b"", RED) < 0.05, 30, "the client's screen to clear")
+
+        # Reconnect: the same session, the same xterm.
+        details2, relay2, proxy2 = self.attach(g, sid)
+        wait(lambda: sessions(g)[sid]["state"] == "active", 20, "the session to be active again")
+        self.see_red("the same red xterm after the reconnect")
+        self.assertEqual(pids(USER, "xterm"), xterms, "the same xterm process")
+        # (nxagent forks helpers of its own name now and then: the first stays.)
+        self.assertIn(min(agents), pids(USER, "nxagent"), "the same nxagent")
+        wait(lambda: "Session: Session resumed" in journal_nxagent(), 30, "nxagent to resume")
+        os.killpg(proxy2.pid, signal.SIGKILL)
+        proxy2.wait()
+        relay2.done.wait(30)
+
+        # The end: nothing left, the options file gone.
+        g.TerminateSession(sid, timeout=30)
+        wait(lambda: sid not in sessions(g), 30, "the session to end")
+        wait(lambda: not pids(USER, "nxagent"), 20, "nxagent to exit")
+        wait(lambda: scope_gone(sid), 20, "the scope to go")
+        self.assertFalse(os.path.exists(options))
+        self.assertEqual(listening(port), [])
+        g.Close()
+
+
+if __name__ == "__main__":
+    unittest.main()
