@@ -18,6 +18,7 @@
 #include "broker_service.hpp"
 #include "rsm-build-config.h"
 #include "ssh_frontend.hpp"
+#include "util/event_loop.hpp"
 #include "util/log.hpp"
 
 using namespace rsm;
@@ -40,20 +41,14 @@ int serve(const std::string& config_path) {
     for (const auto& p : profiles.set->profiles)
         for (const auto& h : p.hosts) hosts.add(h.address);
 
-    std::signal(SIGPIPE, SIG_IGN);
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigprocmask(SIG_BLOCK, &mask, nullptr);
-    sd_event* e = nullptr;
-    if (const int r = sd_event_default(&e); r < 0) {
-        log::error("sd_event_default failed", {{"RSM_ERRNO", std::strerror(-r)}});
+    EventPtr event;
+    try {
+        event = loop_ended_by_signals();
+    } catch (const std::exception& ex) {
+        log::error("cannot set up the event loop", {{"RSM_ERROR", ex.what()}});
         return 1;
     }
-    EventPtr event{e};
-    sd_event_add_signal(e, nullptr, SIGTERM, nullptr, nullptr);
-    sd_event_add_signal(e, nullptr, SIGINT, nullptr, nullptr);
+    sd_event* e = event.get();
     try {
         const std::size_t count = profiles.set->profiles.size();
         BrokerCore core{e, *config.config, std::move(*profiles.set), std::move(hosts)};

@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "scp_server.hpp"
+#include "util/event_loop.hpp"
 #include "util/log.hpp"
 
 using namespace rsm;
@@ -29,22 +30,14 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    std::signal(SIGPIPE, SIG_IGN);
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigprocmask(SIG_BLOCK, &mask, nullptr);
-
-    sd_event* e = nullptr;
-    if (const int r = sd_event_default(&e); r < 0) {
-        log::error("sd_event_default failed", {{"RSM_ERRNO", std::strerror(-r)}});
+    EventPtr event;
+    try {
+        event = loop_ended_by_signals();
+    } catch (const std::exception& ex) {
+        log::error("cannot set up the event loop", {{"RSM_ERROR", ex.what()}});
         return 1;
     }
-    EventPtr event{e};
-    // A nullptr handler makes the loop exit on the signal.
-    sd_event_add_signal(e, nullptr, SIGTERM, nullptr, nullptr);
-    sd_event_add_signal(e, nullptr, SIGINT, nullptr, nullptr);
+    sd_event* e = event.get();
 
     try {
         scp_daemon::ScpServer server{e, gateway_socket, max_connections};
