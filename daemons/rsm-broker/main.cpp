@@ -5,11 +5,8 @@
 //  - with --task, the SSH front end (ssh_frontend.hpp).
 // Options:
 //   --config=PATH   /etc/rsm/broker.toml
-#include <csignal>
-#include <cstring>
 #include <string>
 #include <string_view>
-#include <systemd/sd-daemon.h>
 #include <vector>
 
 #include "broker/profiles_ini.hpp"
@@ -58,33 +55,17 @@ int serve(const std::string& config_path) {
         limits.max_per_address = config.config->max_connections_per_address;
         http::Server server{e, [&service](http::Request r, http::Responder s) { service.handle(std::move(r), std::move(s)); },
                             limits};
-        const int n = sd_listen_fds(1);
-        if (n <= 0) {
-            log::error("rsm-broker is socket-activated: no listening sockets passed (rsm-broker.socket)");
-            return 1;
-        }
-        for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; ++fd) {
-            if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
-                log::error("a passed fd is not a listening stream socket", {{"RSM_FD", std::to_string(fd)}});
-                return 1;
-            }
-            server.add_listener(UniqueFd{fd});
-        }
+        auto listeners = passed_listeners("rsm-broker.socket");
+        const std::size_t n = listeners.size();
+        for (auto& fd : listeners) server.add_listener(std::move(fd));
         log::info("rsm-broker serving X2Go clients",
                   {{"RSM_LISTENERS", std::to_string(n)}, {"RSM_BROKER_PROFILES", std::to_string(count)},
                    {"RSM_BROKER_AUTH", std::string(to_string(config.config->auth))}});
-        sd_notify(0, "READY=1\nSTATUS=Serving X2Go clients");
-        const int r = sd_event_loop(e);
-        sd_notify(0, "STOPPING=1");
-        if (r < 0) {
-            log::error("event loop failed", {{"RSM_ERRNO", std::strerror(-r)}});
-            return 1;
-        }
+        return serve_until_signal(e, "Serving X2Go clients");
     } catch (const std::exception& ex) {
         log::error("rsm-broker failed", {{"RSM_ERROR", ex.what()}});
         return 1;
     }
-    return 0;
 }
 
 }  // namespace

@@ -69,7 +69,9 @@ void SessionRegistry::reconfigure(SessionSettings settings) {
     scope_settings_ = scope_settings_from(settings.session);
     settings_ = std::move(settings);
     // The time limits reach every session: those still starting with their
-    // StartSession, running ones by SetLimits.
+    // StartSession, running ones by SetLimits (also when this configuration's
+    // limits did not change: a session adopted after a restart may have
+    // started under older ones; the executor ignores values it has).
     const auto& s = settings_.session;
     const uint64_t lifetime = usec(s.max_lifetime), disconnected = usec(s.disconnected_timeout),
                    idle = usec(s.idle_timeout);

@@ -204,7 +204,7 @@ int Executor::start_session(sd_bus_message* m) {
     spec.display_env = params_.display_env;
     spec.display_type = params_.type;
     // xpra writes its display number before its socket listens.
-    if (params_.protocol == "xpra") spec.display_ready_socket = params_.display_socket;
+    if (params_.display_protocol == DisplayProtocol::xpra) spec.display_ready_socket = params_.display_socket;
     spec.ready_line = params_.display_ready_line;
     spec.suspend_line = params_.display_suspend_line;
     spec.start_line = params_.display_start_line;

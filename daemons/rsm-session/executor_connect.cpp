@@ -101,7 +101,7 @@ int Executor::connect(sd_bus_message* m) {
     // Act: everything that can fail first, so that a failure leaves the
     // current gateway alone.
     UniqueFd display;
-    if (params_.protocol == "nx")
+    if (params_.display_protocol == DisplayProtocol::nx)
         display = connect_nx_display(params_.display_port, ready_, fields());
     else if (params_.has_display())
         display = connect_display(params_.display_socket, ready_, fields());
@@ -142,7 +142,7 @@ int Executor::connect(sd_bus_message* m) {
     bus::check(sd_bus_message_open_container(reply.get(), 'a', "{sv}"), "open details");
     bus::check(sd_bus_message_append(reply.get(), "{sv}", "protocol", "s", params_.protocol.c_str()), "append");
     bus::check(sd_bus_message_append(reply.get(), "{sv}", "display", "s", record_.display.c_str()), "append");
-    if (params_.protocol == "x11" && !ready_.xauth_cookie.empty()) {
+    if (params_.display_protocol == DisplayProtocol::x11 && !ready_.xauth_cookie.empty()) {
         bus::check(sd_bus_message_append(reply.get(), "{sv}", "xauth_name", "s", "MIT-MAGIC-COOKIE-1"), "append");
         bus::check(sd_bus_message_open_container(reply.get(), 'e', "sv"), "open entry");
         bus::check(sd_bus_message_append(reply.get(), "s", "xauth_data"), "append");
@@ -154,7 +154,7 @@ int Executor::connect(sd_bus_message* m) {
     }
     // The NX client authenticates to nxagent with the session's cookie
     // (nxproxy's cookie= option, the nxserver's "NX> 706 Agent cookie").
-    if (params_.protocol == "nx" && !ready_.xauth_cookie.empty())
+    if (params_.display_protocol == DisplayProtocol::nx && !ready_.xauth_cookie.empty())
         bus::check(sd_bus_message_append(reply.get(), "{sv}", "nx_cookie", "s", xauth::to_hex(ready_.xauth_cookie).c_str()),
                    "append");
     bus::check(sd_bus_message_close_container(reply.get()), "close details");

@@ -20,8 +20,10 @@ int Executor::set_limits(sd_bus_message* m) {
     require_running("SetLimits");
     // Act.
     auto f = fields();
+    bool changed = false;
     auto apply = [&](const std::optional<uint64_t>& usec, Timer t, uint64_t& param, const char* field) {
         if (!usec || *usec == param) return;
+        changed = true;
         f.push_back({field, std::to_string(*usec)});
         param = *usec;
         timers_->set_limit(t, *usec);
@@ -30,7 +32,7 @@ int Executor::set_limits(sd_bus_message* m) {
     apply(l.disconnected_timeout_usec, Timer::disconnected, params_.disconnected_timeout_usec,
           "RSM_DISCONNECTED_TIMEOUT_USEC");
     apply(l.idle_timeout_usec, Timer::idle, params_.idle_timeout_usec, "RSM_IDLE_TIMEOUT_USEC");
-    if (f.size() > fields().size()) log::info("Session " + record_.id + " takes the reloaded time limits", f);
+    if (changed) log::info("Session " + record_.id + " takes the reloaded time limits", f);
     return sd_bus_reply_method_return(m, "");
 }
 

@@ -217,7 +217,9 @@ StartParams read_start_params(sd_bus_message* m) {
     // Each type speaks one protocol (session/display_type.hpp).
     if (p.protocol != to_string(protocol_of(*type)))
         throw invalid("protocol", std::string("must be '") + to_string(protocol_of(*type)) + "' for type '" + p.type + "'");
-    if (p.type == "nxagent") {
+    p.display_type = *type;
+    p.display_protocol = protocol_of(*type);
+    if (p.display_type == DisplayType::nxagent) {
         require("display_port");
         require("nx_options");
         require("nx_options_file");

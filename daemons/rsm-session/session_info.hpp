@@ -11,14 +11,18 @@
 #include <systemd/sd-bus.h>
 
 #include "session/companion.hpp"
+#include "session/display_type.hpp"
 #include "session/record.hpp"
 
 namespace rsm::session {
 
 // StartSession's params (a{sv}), validated.
 struct StartParams {
-    std::string type;      // "xvnc", "xvfb", "xorg", "null", "xpra" or "xpra-desktop"
-    std::string protocol;  // "rfb", "x11", "none" ("none" exactly for "null") or "xpra"
+    std::string type;      // a session/display_type.hpp name, as received (records, the bus)
+    std::string protocol;  // the type's protocol name (protocol_of)
+    // The same, parsed once by read_start_params: what the code compares.
+    DisplayType display_type = DisplayType::null;
+    DisplayProtocol display_protocol = DisplayProtocol::none;
     std::vector<std::string> display_argv;  // empty for "null"
     uint32_t display_number = 0;
     std::string display_socket;  // what Connect connects to; "" for "null"
@@ -42,7 +46,7 @@ struct StartParams {
              max_lifetime_usec = 0;
     uint32_t manager_pid = 0;  // 0 = nobody to watch
 
-    bool has_display() const noexcept { return type != "null"; }
+    bool has_display() const noexcept { return display_type != DisplayType::null; }
 };
 
 inline constexpr uint64_t default_startup_timeout_usec = 60ULL * 1000 * 1000;

@@ -42,20 +42,7 @@ std::set<unsigned> x_displays_listening(std::string_view text) {
     return out;
 }
 
-std::set<unsigned> x_displays_listening() {
-    // A kernel file, not a path a user can influence.
-    UniqueFd fd{::open("/proc/net/unix", O_RDONLY | O_CLOEXEC | O_NOCTTY)};
-    if (!fd) return {};
-    std::string text;
-    char buf[16384];
-    for (;;) {
-        const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        text.append(buf, static_cast<std::size_t>(n));
-    }
-    return x_displays_listening(text);
-}
+std::set<unsigned> x_displays_listening() { return x_displays_listening(unix_sockets::system_table_text()); }
 
 bool x_display_in_use_under(const std::string& tmp_dir, unsigned n, const std::set<unsigned>& listening) {
     if (listening.count(n)) return true;

@@ -1,7 +1,13 @@
 #include "util/event_loop.hpp"
 
 #include <csignal>
+#include <cstring>
+#include <stdexcept>
+#include <sys/socket.h>
 #include <system_error>
+#include <systemd/sd-daemon.h>
+
+#include "util/log.hpp"
 
 namespace rsm {
 
@@ -25,6 +31,28 @@ EventPtr loop_ended_by_signals() {
     check(sd_event_add_signal(e, nullptr, SIGTERM, nullptr, nullptr), "sd_event_add_signal(SIGTERM)");
     check(sd_event_add_signal(e, nullptr, SIGINT, nullptr, nullptr), "sd_event_add_signal(SIGINT)");
     return event;
+}
+
+std::vector<UniqueFd> passed_listeners(const std::string& unit) {
+    const int n = sd_listen_fds(1);
+    if (n <= 0) throw std::runtime_error("socket-activated: no listening sockets passed (" + unit + ")");
+    std::vector<UniqueFd> fds;
+    for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; ++fd) fds.emplace_back(fd);
+    for (const auto& fd : fds)
+        if (sd_is_socket(fd.get(), AF_UNSPEC, SOCK_STREAM, 1) <= 0)
+            throw std::runtime_error("passed fd " + std::to_string(fd.get()) + " is not a listening stream socket");
+    return fds;
+}
+
+int serve_until_signal(sd_event* event, const std::string& status) {
+    sd_notify(0, ("READY=1\nSTATUS=" + status).c_str());
+    const int r = sd_event_loop(event);
+    sd_notify(0, "STOPPING=1");
+    if (r < 0) {
+        log::error("event loop failed", {{"RSM_ERRNO", std::strerror(-r)}});
+        return 1;
+    }
+    return 0;
 }
 
 }  // namespace rsm

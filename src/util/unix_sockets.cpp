@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <charconv>
 #include <dirent.h>
-#include <fstream>
-#include <sstream>
+#include <cerrno>
+#include <fcntl.h>
 #include <utility>
 #include <unistd.h>
+
+#include "util/fd.hpp"
 
 namespace rsm::unix_sockets {
 
@@ -41,12 +43,7 @@ bool parse_line(std::string_view rest, Entry& e) {
     return true;
 }
 
-std::vector<Entry> read_table() {
-    std::ifstream in("/proc/net/unix");
-    std::ostringstream text;
-    text << in.rdbuf();
-    return parse_table(text.str());
-}
+std::vector<Entry> read_table() { return parse_table(system_table_text()); }
 
 }  // namespace
 
@@ -62,6 +59,20 @@ std::vector<Entry> parse_table(std::string_view text) {
         if (parse_line(line, e) && !e.path.empty()) entries.push_back(std::move(e));
     }
     return entries;
+}
+
+std::string system_table_text() {
+    UniqueFd fd{::open("/proc/net/unix", O_RDONLY | O_CLOEXEC | O_NOCTTY)};
+    if (!fd) return {};
+    std::string text;
+    char buf[16384];
+    for (;;) {
+        const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+    return text;
 }
 
 std::set<unsigned long> held_by(pid_t pid) {

@@ -31,6 +31,10 @@ struct Entry {
 // ('@' first).
 std::vector<Entry> parse_table(std::string_view text);
 
+// The running system's /proc/net/unix (of this network namespace) as text;
+// "" if it cannot be read. A kernel file, not a path a user can influence.
+std::string system_table_text();
+
 // The socket inodes process `pid` holds (its fds that are "socket:[N]").
 // Empty if the process is gone or /proc is unreadable.
 std::set<unsigned long> held_by(pid_t pid);

@@ -14,7 +14,7 @@ import subprocess
 import time
 import unittest
 
-from rdp_client import RED, ClientScreen, colour_share, colours, stop
+from rdp_client import RED, ClientScreen, colour_share, stop
 from systest import login, run, sessions, wait
 
 PORT = 5900
@@ -121,17 +121,7 @@ class GatewayRfb(unittest.TestCase):
                                  f"127.0.0.1::{PORT}"], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
     def see_red(self, what):
-        last = [b""]
-
-        def red():
-            last[0] = self.screen.screenshot() or b""
-            return last[0] and colour_share(last[0], RED) > 0.3
-        try:
-            wait(red, 60, what)
-        except AssertionError as e:
-            shot = last[0]
-            raise AssertionError(f"{e}; colours {colours(shot) if shot else 0}, "
-                                 f"red {colour_share(shot, RED) if shot else 0:.2f}\n" + diagnostics()) from None
+        self.screen.wait_for(what, lambda shot: colour_share(shot, RED) > 0.3, 60, diagnostics)
 
     def wait_connected(self, n):
         try:

@@ -44,15 +44,16 @@ class ClientScreen:
                              capture_output=True, timeout=30)
         return rgb.stdout if rgb.returncode == 0 else None
 
-    def wait_for(self, what, check, timeout=60):
+    def wait_for(self, what, check, timeout=60, diagnose=None):
         """Polls screenshots until check(shot) holds; returns that shot. On a
-        timeout, fails with the screen's colour statistics and diagnostics()."""
+        timeout, fails with the screen's colour statistics and what
+        diagnose() (default: diagnostics(), the xrdp side) returns."""
         try:
             return wait(lambda: (lambda s: s if s and check(s) else None)(self.screenshot()), timeout, what)
         except AssertionError as e:
             shot = self.screenshot() or b""
             raise AssertionError(f"{e}; colours {colours(shot)}, red {colour_share(shot, RED):.2f}, "
-                                 f"grey {colour_share(shot, XRDP_GREY, 4):.2f}\n" + diagnostics()) from None
+                                 f"grey {colour_share(shot, XRDP_GREY, 4):.2f}\n" + (diagnose or diagnostics)()) from None
 
     def xfreerdp(self, user, password, size="1024x768", extra=()):
         """Starts xfreerdp against the container's xrdp; returns the Popen."""

@@ -17,7 +17,7 @@ import struct
 import subprocess
 import unittest
 
-from rdp_client import RED, ClientScreen, colour_share, colours, stop
+from rdp_client import RED, ClientScreen, colour_share, stop
 import session_client as sc
 from systest import end_sessions, login, record, run, sessions, unit_prop, wait
 
@@ -91,17 +91,7 @@ class Xpra(unittest.TestCase):
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
     def see_red(self, what):
-        last = [b""]
-
-        def red():
-            last[0] = self.screen.screenshot() or b""
-            return last[0] and colour_share(last[0], RED) > 0.1
-        try:
-            wait(red, 90, what)
-        except AssertionError as e:
-            shot = last[0]
-            raise AssertionError(f"{e}; colours {colours(shot) if shot else 0}, "
-                                 f"red {colour_share(shot, RED) if shot else 0:.2f}\n" + diagnostics()) from None
+        self.screen.wait_for(what, lambda shot: colour_share(shot, RED) > 0.1, 90, diagnostics)
 
     def wait_connected(self, n):
         try:
