@@ -121,7 +121,7 @@ private:
     Entry& add_entry(session::Record record, std::unique_ptr<ExecutorLink> link);
     ExecutorLink::Callbacks link_callbacks(const std::string& id);
     void start_new(sd_bus_message* call, CreateRequest request, session::DisplayType type,
-                   const std::optional<session::DesktopSession>& desktop, std::unique_ptr<ExecutorLink> executor);
+                   const std::optional<session::DesktopSession>& desktop, std::unique_ptr<ExecutorLink>& executor);
     void on_executor_ready(const std::string& id);
     void on_scope_ready(const std::string& id, const std::string& error);
     void on_started(const std::string& id, ExecutorReply reply);

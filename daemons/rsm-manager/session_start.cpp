@@ -118,12 +118,12 @@ void SessionRegistry::create(sd_bus_message* call, CreateRequest req, std::uniqu
                                                    " sessions (max_sessions_per_user)");
     }
     if (!scopes_) throw BusError(err::failed, "the system bus is not available; sessions cannot start");
-    start_new(call, std::move(req), *type, desktop, std::move(executor));
+    start_new(call, std::move(req), *type, desktop, executor);
 }
 
 void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, session::DisplayType type,
                                 const std::optional<session::DesktopSession>& desktop,
-                                std::unique_ptr<ExecutorLink> executor) {
+                                std::unique_ptr<ExecutorLink>& executor) {
     const auto& cfg = settings_.session;
     session::Record r;
     r.id = session::new_session_id();
@@ -221,6 +221,10 @@ void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, session
 
     // The executor: the connection's logged-in one, else a new one that
     // checks the account (no password: the connection already logged in).
+    // Taken only here, once nothing before can fail: a CreateSession refused
+    // above (no display number, a bad template, no socket directory) leaves
+    // the connection its authenticated executor, so a retry still opens the
+    // session with the PAM handle that holds the password's credentials.
     if (executor) {
         e.link = std::move(executor);
         e.link->set_callbacks(link_callbacks(id));

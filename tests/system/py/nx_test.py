@@ -109,7 +109,7 @@ class NxSessionTest(unittest.TestCase):
             self.screen.wait_for(what, lambda shot: colour_share(shot, RED) > 0.2, 60)
         except AssertionError as e:
             errors = ""
-            for path in glob.glob(f"/home/{USER}/.nx/C-*/errors"):
+            for path in glob.glob(f"/home/{USER}/.nx/C-*/errors") + glob.glob(os.path.expanduser("~/.nx/S-*/*")):
                 errors += f"\n--- {path}\n" + open(path, errors="replace").read()[-3000:]
             sockets = run("ss", "-Hlxtn").stdout
             raise AssertionError(f"{e}\n--- nxagent and rsm-session\n{journal_nxagent()}\n--- nxproxy\n"

@@ -204,6 +204,29 @@ class PolicyAndLimitsTest(SessionTest):
         finally:
             set_dropin("70-range.toml", None)
 
+    def test_a_refused_create_keeps_the_password_login(self):
+        # One display number: the second xvfb session finds none free.
+        set_dropin("71-one.toml", "[session]\ndisplay_first = 950\ndisplay_last = 950\n")
+        try:
+            g1 = login("alice")
+            first, _ = sc.create_session(g1, type="xvfb", new=True)
+            executors = lambda: set(run("pgrep", "-x", "rsm-session").stdout.split())
+            before = executors()
+            g2 = login("alice")
+            wait(lambda: len(executors() - before) == 1, 20, "the second login's executor")
+            (login_executor,) = executors() - before
+            name, msg = gw.error_name(sc.create_session, g2, type="xvfb", new=True)
+            self.assertEqual(name, E + "SessionLimit", msg)
+            g1.TerminateSession(first, timeout=30)
+            wait(lambda: first not in sessions(g2), 30, "the first session to end")
+            # The retry is opened by the executor that checked the password
+            # (its PAM handle), not by a new account-mode one.
+            second, reused = sc.create_session(g2, type="xvfb", new=True)
+            self.assertFalse(reused)
+            self.assertEqual(record(second)["EXECUTOR_PID"], login_executor)
+        finally:
+            set_dropin("71-one.toml", None)
+
     def test_bad_options_are_refused_with_the_reason(self):
         g = login("alice")
         for opts, needle in ((dict(type="wayland"), "type"), (dict(depth=7), "depth"),
