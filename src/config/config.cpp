@@ -437,8 +437,13 @@ std::string to_toml(const Config& config) {
             },
             row.access);
     }
+    // Basic strings only: toml++ renders a value with a newline as a literal
+    // multi-line string ('''...'''), and TOML drops a newline right after the
+    // opening quotes, so "\na" would read back as "a" (found by fuzz_config).
+    constexpr auto flags = toml::toml_formatter::default_flags &
+                           ~(toml::format_flags::allow_literal_strings | toml::format_flags::allow_multi_line_strings);
     std::ostringstream out;
-    out << root << '\n';
+    out << toml::toml_formatter{root, flags} << '\n';
     return out.str();
 }
 

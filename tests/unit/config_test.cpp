@@ -383,6 +383,10 @@ TEST_CASE("config: to_toml reads back to the same configuration", "[config]") {
     c.access.denied_groups = {"domain \"users\""};
     c.pam.service = "other";
     CHECK(parse_string(rsm::config::to_toml(c), "dump") == c);
+    // A value starting with a newline (toml++ would write it as '''...''',
+    // whose first newline TOML drops).
+    c.display.xvfb.argv = {"\na", "b\nc", "it's"};
+    CHECK(parse_string(rsm::config::to_toml(c), "dump") == c);
 }
 
 TEST_CASE("config: schema rows are unique and documented", "[config]") {
