@@ -7,10 +7,7 @@ namespace rsm::gateway::ws {
 
 void Decoder::push(std::span<const std::uint8_t> bytes) {
     if (failed_) return;
-    if (head_ > 0 && head_ == input_.size()) {
-        input_.clear();
-        head_ = 0;
-    }
+    // next() empties the buffer whenever it consumed everything.
     input_.insert(input_.end(), bytes.begin(), bytes.end());
 }
 
@@ -110,35 +107,38 @@ std::string close_payload(std::uint16_t code, std::string_view reason) {
     return p;
 }
 
-std::string base64(std::span<const std::uint8_t> b) {
-    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    for (std::size_t i = 0; i < b.size(); i += 3) {
-        const std::uint32_t v = (std::uint32_t{b[i]} << 16) | (i + 1 < b.size() ? std::uint32_t{b[i + 1]} << 8 : 0) |
-                                (i + 2 < b.size() ? b[i + 2] : 0);
-        out.push_back(alphabet[(v >> 18) & 63]);
-        out.push_back(alphabet[(v >> 12) & 63]);
-        out.push_back(i + 1 < b.size() ? alphabet[(v >> 6) & 63] : '=');
-        out.push_back(i + 2 < b.size() ? alphabet[v & 63] : '=');
-    }
-    return out;
+namespace {
+
+// GnuTLS's base64 (the gateway links it for TLS already).
+struct Datum {
+    gnutls_datum_t d{nullptr, 0};
+    Datum() = default;
+    Datum(const Datum&) = delete;
+    Datum& operator=(const Datum&) = delete;
+    ~Datum() { gnutls_free(d.data); }
+};
+
+gnutls_datum_t datum_of(const void* data, std::size_t size) {
+    return {static_cast<unsigned char*>(const_cast<void*>(data)), static_cast<unsigned>(size)};
 }
 
+}  // namespace
+
 bool valid_key(std::string_view key) noexcept {
-    if (key.size() != 24 || !key.ends_with("==")) return false;
-    for (std::size_t i = 0; i < 22; ++i) {
-        const char c = key[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
-            return false;
-    }
-    return true;
+    if (key.size() != 24) return false;
+    const gnutls_datum_t in = datum_of(key.data(), key.size());
+    Datum out;
+    return gnutls_base64_decode2(&in, &out.d) == 0 && out.d.size == 16;
 }
 
 std::string accept_key(std::string_view key) {
     const std::string text = std::string(key) + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     std::uint8_t digest[20] = {};
     if (gnutls_hash_fast(GNUTLS_DIG_SHA1, text.data(), text.size(), digest) < 0) return {};
-    return base64(digest);
+    const gnutls_datum_t in = datum_of(digest, sizeof digest);
+    Datum out;
+    if (gnutls_base64_encode2(&in, &out.d) < 0) return {};
+    return {reinterpret_cast<const char*>(out.d.data), out.d.size};
 }
 
 }  // namespace rsm::gateway::ws

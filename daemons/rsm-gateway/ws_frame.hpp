@@ -66,6 +66,5 @@ std::string close_payload(std::uint16_t code, std::string_view reason);
 std::string accept_key(std::string_view key);
 // Whether `key` is the base64 of 16 bytes (24 characters ending in "==").
 bool valid_key(std::string_view key) noexcept;
-std::string base64(std::span<const std::uint8_t> bytes);
 
 }  // namespace rsm::gateway::ws
