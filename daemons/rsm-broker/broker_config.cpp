@@ -1,5 +1,7 @@
 #include "broker_config.hpp"
 
+#include <cctype>
+
 #include "config/frontend_config.hpp"
 
 namespace rsm::broker {
@@ -29,12 +31,51 @@ std::string read_backends(std::string_view source, const toml::node& n, std::vec
     return {};
 }
 
+// One [profiles.<id>] table: its keys in the text form the profile builder
+// reads (the same semantics as X2Go's INI file), each with its line.
+std::string read_profile(std::string_view source, const std::string& id, const toml::node& n,
+                         std::vector<SourceSection>& out) {
+    const auto* table = n.as_table();
+    if (!table) return fc::where(source, n) + ": profiles." + id + ": expected a table ([profiles." + id + "])";
+    SourceSection section{id, fc::where(source, n), {}};
+    for (const auto& [key_name, v] : *table) {
+        std::string key{key_name.str()};
+        for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const std::string what = fc::where(source, v) + ": [profiles." + id + "] " + key;
+        auto scalar = [](const toml::node& x) -> std::optional<std::string> {
+            if (const auto str = x.value_exact<std::string>()) return *str;
+            if (x.is_boolean()) return std::string(*x.value<bool>() ? "true" : "false");
+            if (x.is_integer()) return std::to_string(*x.value<std::int64_t>());
+            return std::nullopt;
+        };
+        std::string value;
+        if (const auto* a = v.as_array()) {
+            for (const auto& item : *a) {
+                const auto text = scalar(item);
+                if (!text || item.is_boolean())
+                    return what + ": expected an array of strings";
+                if (text->find(',') != std::string::npos)
+                    return what + ": '" + *text + "': an item may not contain ','";
+                value += (value.empty() ? "" : ",") + *text;
+            }
+        } else if (auto text = scalar(v)) {
+            value = std::move(*text);
+        } else {
+            return what + ": expected a string, a boolean, an integer or an array of strings";
+        }
+        section.entries.push_back(SourceEntry{key, std::move(value), fc::where(source, v)});
+    }
+    out.push_back(std::move(section));
+    return {};
+}
+
 }  // namespace
 
 BrokerConfigResult parse_broker_config(std::string_view text, std::string_view source) {
     BrokerConfig c;
     const std::string error = fc::walk(text, source, [&](const std::string& t, const std::string& k, const toml::node& n) {
-        if (t == "broker" && k == "profiles") return fc::read_absolute_path(source, n, k, c.profiles, false);
+        if (t == "broker" && k == "profiles") return fc::read_absolute_path(source, n, k, c.profiles, true);
+        if (t == "profiles") return read_profile(source, k, n, c.toml_profiles);
         if (t == "broker" && k == "backends") return read_backends(source, n, c.backends);
         if (t == "broker" && k == "plain") return fc::read_bool(source, n, k, c.enable_plain);
         if (t == "broker" && k == "json") return fc::read_bool(source, n, k, c.enable_json);

@@ -1,6 +1,6 @@
 // rsm-broker's configuration, /etc/rsm/broker.toml (docs/broker.md). A
-// missing file means the defaults. The profiles themselves stay in X2Go's
-// own file, named here.
+// missing file means the defaults. The profiles are X2Go's own file, named
+// here, and/or [profiles.<id>] tables of this file.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/profile_builder.hpp"
+
 namespace rsm::broker {
 
 enum class AuthMethod { pam, none };
@@ -16,8 +18,11 @@ std::string_view to_string(AuthMethod m);
 std::optional<AuthMethod> auth_method_from_string(std::string_view s);
 
 struct BrokerConfig {
-    // [broker]
+    // [broker] X2Go's INI file; "" for none.
     std::string profiles = "/etc/x2go/broker/x2gobroker-sessionprofiles.conf";
+    // [profiles.<id>] (and [profiles.DEFAULT]), as written; built with the INI's
+    // semantics by load_profiles() in profile_sources.hpp.
+    std::vector<SourceSection> toml_profiles;
     // URL backends served (/plain/<backend>/); a URL without one is served too.
     std::vector<std::string> backends{"inifile"};
     bool enable_plain = true;

@@ -25,12 +25,19 @@ http::Response selection_reply(Frontend f, const std::optional<std::string>& aut
 }  // namespace
 
 BrokerCore::BrokerCore(sd_event* event, const BrokerConfig& config, ProfileSet profiles, HostDirectory hosts)
-    : event_{event}, config_{config}, profiles_{std::move(profiles)}, hosts_{std::move(hosts)} {
+    : event_{event}, config_{config}, profiles_{std::move(profiles)}, hosts_{std::move(hosts)},
+      blocking_{event} {
     sd_event_source* d = nullptr;
     if (const int r = sd_event_add_defer(event_, &d, &BrokerCore::on_defer, this); r < 0)
         throw std::runtime_error(std::string("sd_event_add_defer: ") + std::strerror(-r));
     defer_.reset(d);
     sd_event_source_set_enabled(d, SD_EVENT_OFF);
+}
+
+void BrokerCore::replace_profiles(ProfileSet profiles, HostDirectory hosts) {
+    // Requests in flight hold copies of what they use (hosts, profile id).
+    profiles_ = std::move(profiles);
+    hosts_ = std::move(hosts);
 }
 
 int BrokerCore::on_defer(sd_event_source*, void* self) {
@@ -40,7 +47,17 @@ int BrokerCore::on_defer(sd_event_source*, void* self) {
 
 void BrokerCore::serve(Frontend frontend, const BrokerRequest& request, const std::string& client_address,
                        const std::optional<std::string>& authid, Reply reply) {
-    const std::vector<std::string> groups = user_groups(request.user);
+    // The group ACLs need the user's groups: NSS (maybe LDAP), off the loop.
+    blocking_.run<std::vector<std::string>>(
+        [user = request.user] { return user_groups(user); },
+        [this, frontend, request, client_address, authid, reply = std::move(reply)](std::vector<std::string> groups) mutable {
+            serve_with_groups(frontend, request, client_address, authid, groups, std::move(reply));
+        });
+}
+
+void BrokerCore::serve_with_groups(Frontend frontend, const BrokerRequest& request, const std::string& client_address,
+                                   const std::optional<std::string>& authid, const std::vector<std::string>& groups,
+                                   Reply reply) {
     switch (request.task) {
     case Task::listsessions:
     case Task::listprofiles: {

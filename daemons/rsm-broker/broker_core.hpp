@@ -17,6 +17,7 @@
 #include "host_probe.hpp"
 #include "http/http_types.hpp"
 #include "util/handles.hpp"
+#include "util/worker_pool.hpp"
 
 namespace rsm::broker {
 
@@ -33,8 +34,15 @@ public:
                const std::optional<std::string>& authid, Reply reply);
 
     const ProfileSet& profiles() const noexcept { return profiles_; }
+    // A reload's new profiles and their servers' addresses, from the next request on.
+    void replace_profiles(ProfileSet profiles, HostDirectory hosts);
+    // For blocking calls (NSS, DNS) off the loop.
+    WorkerPool& blocking() noexcept { return blocking_; }
 
 private:
+    void serve_with_groups(Frontend frontend, const BrokerRequest& request, const std::string& client_address,
+                           const std::optional<std::string>& authid, const std::vector<std::string>& groups,
+                           Reply reply);
     void select(Frontend frontend, const Profile& profile, const std::string& user,
                 const std::optional<std::string>& authid, Reply reply);
     void retire(std::uint64_t id);
@@ -48,6 +56,7 @@ private:
     std::uint64_t next_probe_ = 1;
     std::vector<std::unique_ptr<HostProbe>> graveyard_;
     EventSourcePtr defer_;
+    WorkerPool blocking_;  // NSS lookups off the loop; last: its workers stop before the rest goes
 };
 
 }  // namespace rsm::broker

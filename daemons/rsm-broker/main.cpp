@@ -5,14 +5,16 @@
 //  - with --task, the SSH front end (ssh_frontend.hpp).
 // Options:
 //   --config=PATH   /etc/rsm/broker.toml
+#include <csignal>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "broker/profiles_ini.hpp"
 #include "broker_config.hpp"
 #include "broker_core.hpp"
 #include "broker_service.hpp"
+#include "profile_reload.hpp"
+#include "profile_sources.hpp"
 #include "rsm-build-config.h"
 #include "ssh_frontend.hpp"
 #include "util/event_loop.hpp"
@@ -29,7 +31,7 @@ int serve(const std::string& config_path) {
         log::error("invalid broker configuration", {{"RSM_ERROR", config.error}});
         return 1;
     }
-    auto profiles = load_profiles_file(config.config->profiles);
+    auto profiles = load_profiles(*config.config, config_path);
     if (!profiles.set) {
         log::error("invalid session profiles", {{"RSM_ERROR", profiles.error}});
         return 1;
@@ -40,6 +42,12 @@ int serve(const std::string& config_path) {
 
     EventPtr event;
     try {
+        // SIGHUP (systemctl reload) is taken by the loop: blocked before the
+        // worker threads start, or one of them would die of it.
+        sigset_t hup;
+        sigemptyset(&hup);
+        sigaddset(&hup, SIGHUP);
+        sigprocmask(SIG_BLOCK, &hup, nullptr);
         event = loop_ended_by_signals();
     } catch (const std::exception& ex) {
         log::error("cannot set up the event loop", {{"RSM_ERROR", ex.what()}});
@@ -50,6 +58,7 @@ int serve(const std::string& config_path) {
         const std::size_t count = profiles.set->profiles.size();
         BrokerCore core{e, *config.config, std::move(*profiles.set), std::move(hosts)};
         BrokerService service{e, *config.config, core};
+        ProfileReload reload{e, core, config_path};
         http::Limits limits;
         limits.max_connections = config.config->max_connections;
         limits.max_per_address = config.config->max_connections_per_address;

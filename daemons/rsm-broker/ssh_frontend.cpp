@@ -4,8 +4,8 @@
 #include <pwd.h>
 #include <unistd.h>
 
-#include "broker/profiles_ini.hpp"
 #include "broker_core.hpp"
+#include "profile_sources.hpp"
 #include "util/log.hpp"
 
 namespace rsm::broker {
@@ -61,7 +61,7 @@ int run_ssh_frontend(const std::string& config_path, const std::vector<std::stri
     if (!parsed.request) return fail(parsed.error);
     const auto config = load_broker_config(config_path);
     if (!config.config) return fail(config.error);
-    auto profiles = load_profiles_file(config.config->profiles);
+    auto profiles = load_profiles(*config.config, config_path);
     if (!profiles.set) return fail(profiles.error);
 
     HostDirectory hosts;

@@ -16,19 +16,11 @@
 #include <string>
 #include <string_view>
 
-#include "broker/profiles.hpp"
+#include "broker/profile_builder.hpp"
 
 namespace rsm::broker {
 
-struct ProfilesResult {
-    std::optional<ProfileSet> set;
-    std::string error;  // "<file>:<line>: [<section>] <key>: <what is wrong>"
-};
-
 ProfilesResult load_profiles_file(const std::string& path);
 ProfilesResult parse_profiles(std::string_view text, std::string_view source);
-
-// "name", "name (10.0.0.2)", "name (10.0.0.2:2222)", "name ([2001:db8::1]:22)".
-std::optional<Host> parse_host_entry(std::string_view entry, std::uint16_t default_port);
 
 }  // namespace rsm::broker

@@ -98,11 +98,15 @@ class Broker(unittest.TestCase):
         self.assertIn("\ncommand=XFCE\n", pool)        # desktop sessions upper-cased
         self.assertIn("\nrootless=0\n", pool)
         self.assertIn("\nhost=down,up\n", pool)
-        # ACLs: bob is denied pool; carol (group staff) sees staff-only.
+        # ACLs: bob is denied pool; carol (group staff) sees staff-only and
+        # toml-staff (broker.toml's [profiles.toml-staff]).
         _, bob = curl("/plain/", "task=listsessions&user=bob&password=bob-pw")
         self.assertEqual(profile_ids(bob), ["alldown"])
         _, carol = curl("/plain/", "task=listsessions&user=carol&password=carol-pw")
-        self.assertEqual(profile_ids(carol), ["alldown", "pool", "staff-only"])
+        self.assertEqual(profile_ids(carol), ["alldown", "pool", "staff-only", "toml-staff"])
+        self.assertIn("\nname=Staff pool (TOML)\n", carol[carol.index("[toml-staff]"):])
+        _, body = curl("/plain/", "task=selectsession&sid=toml-staff&user=carol&password=carol-pw")
+        self.assertEqual(body.splitlines()[1:], ["Access granted", "SERVER:127.0.0.1:22461"])
 
     def test_02_selectsession_plain(self):
         status, body = curl("/plain/", "task=selectsession&sid=pool&user=alice&password=alice-pw&authid=&login=alice")
@@ -269,6 +273,38 @@ class Broker(unittest.TestCase):
         out = run("/usr/bin/rsm-broker", "--task", "listsessions", "--user", "bob", user=uid)
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("may only name the calling user", out.stderr)
+
+    def test_11_reload(self):
+        """systemctl reload: the profiles are read again in the same process;
+        a file with an error changes nothing."""
+        pid = run("systemctl", "show", "-P", "MainPID", "rsm-broker.service").stdout.strip()
+        self.assertNotEqual(pid, "0")
+        original = open("/etc/rsm/broker.toml").read()
+        try:
+            with open("/etc/rsm/broker.toml", "a") as f:
+                f.write('[profiles.reloaded]\nname = "Added by a reload"\nhost = ["up (127.0.0.1:22461)"]\n')
+            self.assertEqual(run("systemctl", "reload", "rsm-broker.service").returncode, 0)
+            wait(lambda: "reloaded" in profile_ids(curl("/plain/", "task=listsessions&user=alice&password=alice-pw")[1]),
+                 15, "the reloaded profile listed")
+            self.assertEqual(run("systemctl", "show", "-P", "MainPID", "rsm-broker.service").stdout.strip(), pid)
+            _, body = curl("/plain/", "task=selectsession&sid=reloaded&user=alice&password=alice-pw")
+            self.assertEqual(body.splitlines()[1:], ["Access granted", "SERVER:127.0.0.1:22461"])
+            # A broken file: refused with file, line and key; the profiles stay.
+            with open("/etc/rsm/broker.toml", "a") as f:
+                f.write('[profiles.broken]\nsshport = "abc"\n')
+            self.assertEqual(run("systemctl", "reload", "rsm-broker.service").returncode, 0)
+            line = wait_journal("Profile reload refused", "-u", "rsm-broker.service", "-o", "verbose")
+            self.assertIn("[broken] sshport: 'abc' is not an integer", line)
+            ids = profile_ids(curl("/plain/", "task=listsessions&user=alice&password=alice-pw")[1])
+            self.assertIn("reloaded", ids)
+            self.assertNotIn("broken", ids)
+            self.assertEqual(run("systemctl", "show", "-P", "MainPID", "rsm-broker.service").stdout.strip(), pid)
+        finally:
+            with open("/etc/rsm/broker.toml", "w") as f:
+                f.write(original)
+            run("systemctl", "reload", "rsm-broker.service")
+            wait(lambda: "reloaded" not in profile_ids(curl("/plain/", "task=listsessions&user=alice&password=alice-pw")[1]),
+                 15, "the original profiles back")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,13 @@ PROFILES
 authid_lifetime = 120
 [hosts]
 probe_timeout_ms = 500
+# A profile in rsm's own TOML, beside X2Go's file: only for group staff
+# (the group lookup runs on the broker's worker threads, real NSS).
+[profiles.toml-staff]
+name = "Staff pool (TOML)"
+host = ["up (127.0.0.1:22461)"]
+command = "TERMINAL"
+acl-groups-allow = ["staff"]
 TOML
     systemctl enable --now rsm-manager.socket rsm-broker.socket
 } >/dev/null 2>&1 || { echo "1..1"; echo "not ok 1 - scenario setup"; exit 1; }
