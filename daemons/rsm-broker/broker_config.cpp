@@ -88,6 +88,8 @@ BrokerConfigResult parse_broker_config(std::string_view text, std::string_view s
         }
         if (t == "auth" && k == "authid_lifetime") return fc::read_uint(source, n, k, 0, 86400, c.authid_lifetime_sec);
         if (t == "auth" && k == "gateway_socket") return fc::read_absolute_path(source, n, k, c.gateway_socket, false);
+        if (t == "tls" && k == "certificate") return fc::read_absolute_path(source, n, k, c.tls_certificate, true);
+        if (t == "tls" && k == "key") return fc::read_absolute_path(source, n, k, c.tls_key, true);
         if (t == "hosts" && k == "portscan") return fc::read_bool(source, n, k, c.portscan);
         if (t == "hosts" && k == "probe_timeout_ms") return fc::read_uint(source, n, k, 50, 30000, c.probe_timeout_ms);
         if (t == "limits" && k == "connections") return fc::read_uint(source, n, k, 1, 65536, c.max_connections);
@@ -96,6 +98,8 @@ BrokerConfigResult parse_broker_config(std::string_view text, std::string_view s
         return fc::unknown_key(source, n, t, k);
     });
     if (!error.empty()) return {std::nullopt, error};
+    if (c.tls_certificate.empty() != c.tls_key.empty())
+        return {std::nullopt, std::string(source) + ": [tls] needs both certificate and key (or neither)"};
     return {c, {}};
 }
 

@@ -32,6 +32,9 @@ struct BrokerConfig {
     // 0: no authid cookies; else their lifetime.
     unsigned authid_lifetime_sec = 0;
     std::string gateway_socket = "/run/rsm/gateway.sock";
+    // [tls] PEM files; both set: every listening socket serves HTTPS.
+    std::string tls_certificate;
+    std::string tls_key;
     // [hosts]
     bool portscan = true;              // pick only a host whose SSH port answers
     unsigned probe_timeout_ms = 2000;  // per host

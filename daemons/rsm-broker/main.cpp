@@ -6,6 +6,8 @@
 // Options:
 //   --config=PATH   /etc/rsm/broker.toml
 #include <csignal>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "broker_config.hpp"
 #include "broker_core.hpp"
 #include "broker_service.hpp"
+#include "config/frontend_config.hpp"
 #include "profile_reload.hpp"
 #include "profile_sources.hpp"
 #include "rsm-build-config.h"
@@ -24,6 +27,23 @@ using namespace rsm;
 using namespace rsm::broker;
 
 namespace {
+
+// [tls]: the PEM files, read once at start (the key must be readable by the
+// service's transient user: group rsm-gateway, docs/broker.md).
+std::shared_ptr<const http::TlsCredentials> read_tls_credentials(const BrokerConfig& c) {
+    const auto read = [](const std::string& path, const char* what) -> std::optional<std::string> {
+        auto f = config::frontend::read_file(path);
+        if (!f.text) log::error(what, {{"RSM_ERROR", f.error.empty() ? path + ": does not exist" : f.error}});
+        return std::move(f.text);
+    };
+    auto certificate = read(c.tls_certificate, "cannot read the TLS certificate");
+    auto key = read(c.tls_key, "cannot read the TLS key");
+    if (!certificate || !key) return nullptr;
+    auto tls = std::make_shared<http::TlsCredentials>();
+    tls->certificate_pem = std::move(*certificate);
+    tls->key_pem = std::move(*key);
+    return tls;
+}
 
 int serve(const std::string& config_path) {
     const auto config = load_broker_config(config_path);
@@ -64,12 +84,18 @@ int serve(const std::string& config_path) {
         limits.max_per_address = config.config->max_connections_per_address;
         http::Server server{e, [&service](http::Request r, http::Responder s) { service.handle(std::move(r), std::move(s)); },
                             limits};
+        std::shared_ptr<const http::TlsCredentials> tls;
+        if (!config.config->tls_certificate.empty()) {
+            tls = read_tls_credentials(*config.config);
+            if (!tls) return 1;
+        }
         auto listeners = passed_listeners("rsm-broker.socket");
         const std::size_t n = listeners.size();
-        for (auto& fd : listeners) server.add_listener(std::move(fd));
+        for (auto& fd : listeners) server.add_listener(std::move(fd), tls);
         log::info("rsm-broker serving X2Go clients",
                   {{"RSM_LISTENERS", std::to_string(n)}, {"RSM_BROKER_PROFILES", std::to_string(count)},
-                   {"RSM_BROKER_AUTH", std::string(to_string(config.config->auth))}});
+                   {"RSM_BROKER_AUTH", std::string(to_string(config.config->auth))},
+                   {"RSM_TLS", tls ? "yes" : "no"}});
         return serve_until_signal(e, "Serving X2Go clients");
     } catch (const std::exception& ex) {
         log::error("rsm-broker failed", {{"RSM_ERROR", ex.what()}});

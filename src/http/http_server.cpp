@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <cstring>
+#include <fcntl.h>
 #include <glib.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -36,6 +37,7 @@ struct ConnectionState {
     FormCollector form;
     std::optional<Response> early;  // an error found while reading (405, 413, 400)
     std::shared_ptr<ReplySlot> slot;
+    std::function<void(Upgraded)> upgrade;  // the queued 101's handler, until MHD calls it
 };
 
 std::string client_address(MHD_Connection* c) {
@@ -58,9 +60,34 @@ std::string client_address(MHD_Connection* c) {
     return text;
 }
 
-MHD_Result queue(MHD_Connection* c, const Response& r) {
-    MHD_Response* resp = MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()),
-                                                         MHD_RESPMEM_MUST_COPY);
+void upgrade_trampoline(void* cls, MHD_Connection*, void*, const char* extra_in, std::size_t extra_in_size,
+                        MHD_socket sock, MHD_UpgradeResponseHandle* urh) {
+    auto* state = static_cast<ConnectionState*>(cls);
+    Upgraded upgraded{sock, std::string(extra_in ? extra_in : "", extra_in ? extra_in_size : 0), urh};
+    auto handler = std::exchange(state->upgrade, nullptr);
+    // Without a handler the connection is closed by Upgraded's destructor.
+    if (handler) handler(std::move(upgraded));
+}
+
+MHD_Response* create_response(const Response& r, ConnectionState& state) {
+    if (r.upgrade) {
+        state.upgrade = r.upgrade;
+        return MHD_create_response_for_upgrade(&upgrade_trampoline, &state);
+    }
+    if (r.file) {
+        // MHD closes the fd it is given when the response is destroyed; the
+        // Response keeps its own.
+        const int fd = fcntl(r.file->fd.get(), F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) return nullptr;
+        MHD_Response* resp = MHD_create_response_from_fd64(r.file->size, fd);
+        if (!resp) ::close(fd);
+        return resp;
+    }
+    return MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
+}
+
+MHD_Result queue(MHD_Connection* c, const Response& r, ConnectionState& state) {
+    MHD_Response* resp = create_response(r, state);
     if (!resp) return MHD_NO;
     if (!r.content_type.empty()) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r.content_type.c_str());
     for (const auto& [name, value] : r.headers) MHD_add_response_header(resp, name.c_str(), value.c_str());
@@ -81,7 +108,25 @@ bool is_form_type(std::string_view type) {
     return type.size() >= form.size() && g_ascii_strncasecmp(type.data(), form.data(), form.size()) == 0;
 }
 
+MHD_Result collect_header(void* cls, MHD_ValueKind, const char* key, const char* value) {
+    auto* headers = static_cast<std::vector<std::pair<std::string, std::string>>*>(cls);
+    headers->emplace_back(key ? key : "", value ? value : "");
+    return MHD_YES;
+}
+
 }  // namespace
+
+const std::string* Request::header(std::string_view name) const noexcept {
+    for (const auto& [k, v] : headers)
+        if (k.size() == name.size() && g_ascii_strncasecmp(k.data(), name.data(), name.size()) == 0) return &v;
+    return nullptr;
+}
+
+void Upgraded::close() noexcept {
+    if (!handle_) return;
+    MHD_upgrade_action(std::exchange(handle_, nullptr), MHD_UPGRADE_ACTION_CLOSE);
+    fd_ = -1;
+}
 
 Responder& Responder::operator=(Responder&& o) noexcept {
     if (this != &o) {
@@ -114,6 +159,8 @@ void Responder::send(Response response) {
 
 struct Server::Listener {
     Server* server = nullptr;
+    bool accepted = false;  // the daemon of add_connection()
+    std::shared_ptr<const TlsCredentials> tls;  // MHD reads the PEM from here
     DaemonPtr daemon;
     EventSourcePtr io;
     EventSourcePtr timer;
@@ -135,6 +182,11 @@ void completed_trampoline(void* cls, MHD_Connection*, void** state, MHD_RequestT
     static_cast<Server*>(cls)->on_completed(state);
 }
 
+void connection_trampoline(void* l, MHD_Connection*, void**, MHD_ConnectionNotificationCode code) {
+    auto* listener = static_cast<Server::Listener*>(l);
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED && listener->accepted) listener->server->connection_closed();
+}
+
 int io_trampoline(sd_event_source*, int, std::uint32_t, void* l) {
     auto* listener = static_cast<Server::Listener*>(l);
     listener->server->run(*listener);
@@ -154,8 +206,8 @@ int timer_trampoline(sd_event_source*, std::uint64_t, void* l) {
 
 }  // namespace
 
-Server::Server(sd_event* event, Handler handler, Limits limits)
-    : event_{event}, handler_{std::move(handler)}, limits_{limits} {
+Server::Server(sd_event* event, Handler handler, Limits limits, Methods methods)
+    : event_{event}, handler_{std::move(handler)}, limits_{limits}, methods_{methods} {
     sd_event_source* s = nullptr;
     if (const int r = sd_event_add_defer(event_, &s, &kick_trampoline, this); r < 0)
         throw std::runtime_error(std::string("sd_event_add_defer: ") + std::strerror(-r));
@@ -179,20 +231,62 @@ Server::~Server() {
     kick_.reset();
 }
 
-void Server::add_listener(UniqueFd fd) {
+void Server::add_listener(UniqueFd fd, std::shared_ptr<const TlsCredentials> tls) {
+    start(&fd, MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, std::move(tls));
+}
+
+void Server::add_connection(UniqueFd fd, const sockaddr* address, socklen_t length) {
+    // One daemon without a listening socket for all added connections;
+    // only there may a handler upgrade a connection.
+    if (!connections_)
+        connections_ = &start(nullptr, MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_UPGRADE);
+    // MHD reads the request from its first byte: the caller only peeked.
+    if (MHD_add_connection(connections_->daemon.get(), fd.release(), address, length) != MHD_YES)
+        throw std::runtime_error(std::string("libmicrohttpd refused the connection: ") + std::strerror(errno));
+    run(*connections_);
+}
+
+Server::Listener& Server::start(UniqueFd* listen, unsigned flags, std::shared_ptr<const TlsCredentials> tls) {
     auto l = std::make_unique<Listener>();
     l->server = this;
+    l->accepted = listen == nullptr;
+    l->tls = std::move(tls);
+    const int listen_fd = listen ? listen->get() : -1;
+    // MHD refuses MHD_OPTION_LISTEN_SOCKET (even -1) with MHD_USE_NO_LISTEN_SOCKET.
+    MHD_OptionItem listen_option[] = {{MHD_OPTION_LISTEN_SOCKET, listen_fd, nullptr},
+                                      {MHD_OPTION_END, 0, nullptr},
+                                      {MHD_OPTION_END, 0, nullptr},
+                                      {MHD_OPTION_END, 0, nullptr},
+                                      {MHD_OPTION_END, 0, nullptr}};
+    std::size_t next = 1;
+    if (!listen) {
+        listen_option[0].option = MHD_OPTION_END;
+        next = 0;
+    }
+    static constexpr const char* tls_priorities = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
+    if (l->tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+            throw std::runtime_error("libmicrohttpd was built without TLS");
+        flags |= MHD_USE_TLS;
+        // MHD's option array takes pointers as the third field.
+        listen_option[next++] = {MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(l->tls->certificate_pem.c_str())};
+        listen_option[next++] = {MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(l->tls->key_pem.c_str())};
+        listen_option[next++] = {MHD_OPTION_HTTPS_PRIORITIES, 0, const_cast<char*>(tls_priorities)};
+    }
     MHD_Daemon* d = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, nullptr, nullptr, &access_trampoline, this,
-        MHD_OPTION_LISTEN_SOCKET, fd.get(),
+        flags, 0, nullptr, nullptr, &access_trampoline, this,
+        MHD_OPTION_ARRAY, listen_option,
         MHD_OPTION_NOTIFY_COMPLETED, &completed_trampoline, this,
+        MHD_OPTION_NOTIFY_CONNECTION, &connection_trampoline, l.get(),
         MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(limits_.max_connections),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<unsigned>(limits_.max_per_address),
         MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(limits_.idle_timeout_sec),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<std::size_t>(64 * 1024),
         MHD_OPTION_END);
-    if (!d) throw std::runtime_error("libmicrohttpd refused the listening socket");
-    fd.release();  // MHD closes it in MHD_stop_daemon
+    if (!d)
+        throw std::runtime_error(l->tls ? "libmicrohttpd refused to start (is the TLS certificate and key a matching PEM pair?)"
+                                        : "libmicrohttpd refused to start");
+    if (listen) listen->release();  // MHD closes it in MHD_stop_daemon
     l->daemon.reset(d);
     const MHD_DaemonInfo* info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
     if (!info) throw std::runtime_error("libmicrohttpd has no epoll fd");
@@ -200,12 +294,15 @@ void Server::add_listener(UniqueFd fd) {
     int r = sd_event_add_io(event_, &s, info->epoll_fd, EPOLLIN, &io_trampoline, l.get());
     if (r < 0) throw std::runtime_error(std::string("sd_event_add_io: ") + std::strerror(-r));
     l->io.reset(s);
-    r = sd_event_add_time(event_, &s, CLOCK_MONOTONIC, 0, 0, &timer_trampoline, l.get());
+    // Accuracy 1 us: sd-event's default (0) is 250 ms, and MHD asks for a
+    // timeout of 0 whenever it has more to send (a file body sent in parts).
+    r = sd_event_add_time(event_, &s, CLOCK_MONOTONIC, 0, 1, &timer_trampoline, l.get());
     if (r < 0) throw std::runtime_error(std::string("sd_event_add_time: ") + std::strerror(-r));
     l->timer.reset(s);
     sd_event_source_set_enabled(s, SD_EVENT_OFF);
     run(*l);
     listeners_.push_back(std::move(l));
+    return *listeners_.back();
 }
 
 void Server::run(Listener& l) {
@@ -232,13 +329,15 @@ int Server::on_access(MHD_Connection* c, const char* url, const char* method, co
         req.client_address = client_address(c);
         if (const char* ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))
             req.content_type = ct;
+        MHD_get_connection_values(c, MHD_HEADER_KIND, &collect_header, &req.headers);
         const char* length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (req.method != "POST") {
-            fresh->early = Response::text(405, "only POST is served here\n");
-            fresh->early->headers.emplace_back("Allow", "POST");
+        const bool get_head = methods_ == Methods::get_head;
+        if (get_head ? req.method != "GET" && req.method != "HEAD" : req.method != "POST") {
+            fresh->early = Response::text(405, get_head ? "only GET and HEAD are served here\n" : "only POST is served here\n");
+            fresh->early->headers.emplace_back("Allow", get_head ? "GET, HEAD" : "POST");
         } else if (length && std::strtoull(length, nullptr, 10) > limits_.max_body) {
             fresh->early = Response::text(413, "request body larger than " + std::to_string(limits_.max_body) + " bytes\n");
-        } else if (is_form_type(req.content_type)) {
+        } else if (!get_head && is_form_type(req.content_type)) {
             fresh->post.reset(MHD_create_post_processor(c, 1024, &post_iterator, fresh.get()));
             if (!fresh->post) fresh->early = Response::text(400, "unreadable form encoding\n");
         }
@@ -263,9 +362,9 @@ int Server::on_access(MHD_Connection* c, const char* url, const char* method, co
     // The request is complete (or was resumed with its answer).
     if (state->slot) {
         if (!state->slot->response) return 1;  // cannot happen: resumed without an answer
-        return queue(c, *state->slot->response) == MHD_YES;
+        return queue(c, *state->slot->response, *state) == MHD_YES;
     }
-    if (!state->early) {
+    if (!state->early && methods_ == Methods::post) {
         if (state->post) {
             state->post.reset();  // flushes the last field into the collector
             if (!state->form.error().empty()) state->early = Response::text(400, state->form.error() + "\n");
@@ -276,13 +375,13 @@ int Server::on_access(MHD_Connection* c, const char* url, const char* method, co
             else state->request.form = std::move(*parsed.fields);
         }
     }
-    if (state->early) return queue(c, *state->early) == MHD_YES;
+    if (state->early) return queue(c, *state->early, *state) == MHD_YES;
     state->slot = std::make_shared<ReplySlot>();
     state->slot->connection = c;
     state->slot->server_alive = alive_;
     state->slot->kick = kick_.get();
     handler_(std::move(state->request), Responder{state->slot});
-    if (state->slot->response) return queue(c, *state->slot->response) == MHD_YES;
+    if (state->slot->response) return queue(c, *state->slot->response, *state) == MHD_YES;
     MHD_suspend_connection(c);
     state->slot->suspended = true;
     return 1;

@@ -4,6 +4,11 @@
 // MHD's epoll fd and arms a timer from MHD_get_timeout(); MHD never runs a
 // thread of its own, so handlers run on the loop like everything else.
 //
+// Or, for a process that serves one accepted connection (rsm-gateway),
+// add_connection() serves that socket alone (a daemon without a listening
+// socket), where a handler may also answer 101 and take the connection
+// over (Response::upgrade: WebSockets).
+//
 // A handler gets the whole request (body bounded by Limits, form fields
 // decoded) and a Responder it may answer through now or later: until it
 // does, the connection is suspended and costs the loop nothing.
@@ -11,6 +16,7 @@
 
 #include <functional>
 #include <memory>
+#include <sys/socket.h>
 #include <vector>
 
 #include "http/http_types.hpp"
@@ -47,14 +53,22 @@ private:
 class Server {
 public:
     using Handler = std::function<void(Request, Responder)>;
-    Server(sd_event* event, Handler handler, Limits limits = {});
+    Server(sd_event* event, Handler handler, Limits limits = {}, Methods methods = Methods::post);
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
     ~Server();
 
-    // Serves HTTP on a listening stream socket (taken over; MHD closes it).
-    // Throws std::runtime_error if MHD refuses it.
-    void add_listener(UniqueFd fd);
+    // Serves HTTP on a listening stream socket (taken over; MHD closes it),
+    // HTTPS with `tls` (GnuTLS in MHD; TLS 1.2 and 1.3). Throws
+    // std::runtime_error if MHD refuses it (an unusable certificate or key).
+    void add_listener(UniqueFd fd, std::shared_ptr<const TlsCredentials> tls = nullptr);
+    // Serves HTTP on one accepted stream socket, its first byte unread
+    // (taken over; MHD closes it). Throws std::runtime_error if MHD refuses it.
+    void add_connection(UniqueFd fd, const sockaddr* address, socklen_t length);
+    // Called (on the loop) whenever a connection from add_connection() has
+    // been closed: by the client, an error, the idle timeout, or the close
+    // of an upgraded connection.
+    void on_connection_closed(std::function<void()> f) { connection_closed_ = std::move(f); }
 
     const Limits& limits() const noexcept { return limits_; }
 
@@ -65,12 +79,22 @@ public:
     int on_access(MHD_Connection* c, const char* url, const char* method, const char* upload,
                   std::size_t* upload_size, void** state);
     void on_completed(void** state);
+    void connection_closed() {
+        if (connection_closed_) connection_closed_();
+    }
 
 private:
+    // A daemon on `listen` (taken once MHD has it), or without a listening
+    // socket (nullptr) for add_connection().
+    Listener& start(UniqueFd* listen, unsigned flags, std::shared_ptr<const TlsCredentials> tls = nullptr);
+
     sd_event* event_;
     Handler handler_;
     Limits limits_;
+    Methods methods_;
+    std::function<void()> connection_closed_;
     std::vector<std::unique_ptr<Listener>> listeners_;
+    Listener* connections_ = nullptr;  // the daemon of add_connection(), in listeners_
     EventSourcePtr kick_;
     // Tells Responders that outlive the server that their connection is gone.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -19,13 +19,13 @@ from systest import run, wait
 URL = "http://127.0.0.1:8080"
 
 
-def curl(path, data=None, source="127.0.0.1", extra=()):
+def curl(path, data=None, source="127.0.0.1", extra=(), url=URL):
     """(status, body) of a POST (or GET when data is None) from `source`."""
     cmd = ["curl", "-s", "-m", "30", "--interface", source, "-o", "/tmp/broker-body", "-w", "%{http_code}",
            *extra]
     if data is not None:
         cmd += ["--data-raw", data]
-    cmd.append(URL + path)
+    cmd.append(url + path)
     out = run(*cmd, timeout=40)
     with open("/tmp/broker-body", "rb") as f:
         body = f.read().decode()
@@ -305,6 +305,51 @@ class Broker(unittest.TestCase):
             run("systemctl", "reload", "rsm-broker.service")
             wait(lambda: "reloaded" not in profile_ids(curl("/plain/", "task=listsessions&user=alice&password=alice-pw")[1]),
                  15, "the original profiles back")
+
+    def test_12_https(self):
+        """[tls] in broker.toml: the port serves HTTPS (curl and the real
+        pyhoca-cli verify the test certificate), plain HTTP no more."""
+        cert, key = "/etc/rsm/broker-cert.pem", "/etc/rsm/broker-key.pem"
+        made = run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                   "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1")
+        self.assertEqual(made.returncode, 0, made.stderr)
+        # Readable by the service's transient user through group rsm-gateway only.
+        run("chgrp", "rsm-gateway", key)
+        os.chmod(key, 0o640)
+        original = open("/etc/rsm/broker.toml").read()
+        try:
+            with open("/etc/rsm/broker.toml", "w") as f:
+                f.write(f'[tls]\ncertificate = "{cert}"\nkey = "{key}"\n' + original)
+            since = run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+            self.assertEqual(run("systemctl", "restart", "rsm-broker.service").returncode, 0)
+            line = wait_journal("rsm-broker serving X2Go clients", "-u", "rsm-broker.service", "--since", since,
+                                "-o", "verbose")
+            self.assertIn("RSM_TLS=yes", line)
+            status, body = curl("/plain/", "task=listsessions&user=alice&password=alice-pw",
+                                extra=("--cacert", cert), url="https://127.0.0.1:8080")
+            self.assertEqual(status, 200, body)
+            self.assertIn("Access granted", body)
+            self.assertEqual(profile_ids(body), ["alldown", "pool"])
+            # Plain HTTP on the HTTPS port gets no broker answer.
+            self.assertNotEqual(curl("/plain/", "task=listsessions&user=alice&password=alice-pw")[0], 200)
+            display = ":48"
+            xvfb = subprocess.Popen(["Xvfb", display, "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            try:
+                wait(lambda: os.path.exists("/tmp/.X11-unix/X48"), 20, "Xvfb")
+                # python-x2go posts with requests, which verifies against REQUESTS_CA_BUNDLE.
+                env = dict(os.environ, DISPLAY=display, HOME="/root", REQUESTS_CA_BUNDLE=cert)
+                out = subprocess.run(["pyhoca-cli", "--broker-url", "https://alice@127.0.0.1:8080/json/",
+                                      "--broker-password", "alice-pw", "--list-profiles"],
+                                     env=env, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+                self.assertIn("Profile ID: pool", out.stdout + out.stderr)
+            finally:
+                xvfb.terminate()
+                xvfb.wait()
+        finally:
+            with open("/etc/rsm/broker.toml", "w") as f:
+                f.write(original)
+            run("systemctl", "restart", "rsm-broker.service")
 
 
 if __name__ == "__main__":
