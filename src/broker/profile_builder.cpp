@@ -6,19 +6,22 @@
 
 namespace rsm::broker {
 
-namespace {
-
-std::string_view trim(std::string_view s) {
+std::string_view trim_blanks(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
     return s;
 }
 
-std::string lower(std::string_view s) {
+std::string ascii_lower(std::string_view s) {
     std::string out{s};
     for (char& c : out) c = g_ascii_tolower(c);
     return out;
 }
+
+namespace {
+
+std::string_view trim(std::string_view s) { return trim_blanks(s); }
+std::string lower(std::string_view s) { return ascii_lower(s); }
 
 std::optional<long long> parse_int(std::string_view v) {
     v = trim(v);

@@ -41,6 +41,11 @@ ProfilesResult build_profiles(const std::vector<SourceSection>& sections);
 // Joins two sources' profiles; a profile id in both is an error naming both.
 ProfilesResult merge_profiles(ProfileSet a, std::string_view a_source, ProfileSet b, std::string_view b_source);
 
+// The INI reading both sources share: blanks (space, tab, CR) trimmed at
+// both ends; ASCII lower case (configparser's key folding).
+std::string_view trim_blanks(std::string_view s);
+std::string ascii_lower(std::string_view s);
+
 // "name", "name (10.0.0.2)", "name (10.0.0.2:2222)", "name ([2001:db8::1]:22)".
 std::optional<Host> parse_host_entry(std::string_view entry, std::uint16_t default_port);
 

@@ -12,17 +12,8 @@ namespace {
 
 using KeyFilePtr = std::unique_ptr<GKeyFile, decltype(&g_key_file_unref)>;
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    return s;
-}
-
-std::string lower(std::string_view s) {
-    std::string out{s};
-    for (char& c : out) c = g_ascii_tolower(c);
-    return out;
-}
+std::string_view trim(std::string_view s) { return trim_blanks(s); }
+std::string lower(std::string_view s) { return ascii_lower(s); }
 
 // Where each (section, key) is, for error messages: GKeyFile does not say.
 struct LineIndex {

@@ -67,6 +67,22 @@ def x2goclient_cards(display):
     return sum(1 for k, n in runs if k == "L" and n > 60)
 
 
+class Xvfb:
+    """A private Xvfb on `display` for a client that needs DISPLAY set."""
+    def __init__(self, display):
+        self.display = display
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(["Xvfb", self.display, "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait(lambda: os.path.exists(f"/tmp/.X11-unix/X{self.display[1:]}"), 20, "Xvfb")
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait()
+
+
 def profile_ids(plain):
     return [line[1:-1] for line in plain.splitlines() if line.startswith("[") and line.endswith("]")]
 
@@ -182,10 +198,7 @@ class Broker(unittest.TestCase):
 
     def test_08_pyhoca_cli(self):
         display = ":47"
-        xvfb = subprocess.Popen(["Xvfb", display, "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            wait(lambda: os.path.exists("/tmp/.X11-unix/X47"), 20, "Xvfb")
+        with Xvfb(display):
             env = dict(os.environ, DISPLAY=display, HOME="/root")
             out = subprocess.run(["pyhoca-cli", "--broker-url", "http://alice@127.0.0.1:8080/json/",
                                   "--broker-password", "alice-pw", "--list-profiles"],
@@ -201,9 +214,6 @@ class Broker(unittest.TestCase):
                                   "--broker-password", "nope", "--list-profiles"],
                                  env=env, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
             self.assertNotIn("Profile ID: pool", out.stdout + out.stderr)
-        finally:
-            xvfb.terminate()
-            xvfb.wait()
 
     def test_10_x2goclient(self):
         """The real x2goclient with a plain-text broker URL: its broker
@@ -332,20 +342,13 @@ class Broker(unittest.TestCase):
             self.assertEqual(profile_ids(body), ["alldown", "pool"])
             # Plain HTTP on the HTTPS port gets no broker answer.
             self.assertNotEqual(curl("/plain/", "task=listsessions&user=alice&password=alice-pw")[0], 200)
-            display = ":48"
-            xvfb = subprocess.Popen(["Xvfb", display, "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-            try:
-                wait(lambda: os.path.exists("/tmp/.X11-unix/X48"), 20, "Xvfb")
+            with Xvfb(":49"):
                 # python-x2go posts with requests, which verifies against REQUESTS_CA_BUNDLE.
-                env = dict(os.environ, DISPLAY=display, HOME="/root", REQUESTS_CA_BUNDLE=cert)
+                env = dict(os.environ, DISPLAY=":49", HOME="/root", REQUESTS_CA_BUNDLE=cert)
                 out = subprocess.run(["pyhoca-cli", "--broker-url", "https://alice@127.0.0.1:8080/json/",
                                       "--broker-password", "alice-pw", "--list-profiles"],
                                      env=env, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
                 self.assertIn("Profile ID: pool", out.stdout + out.stderr)
-            finally:
-                xvfb.terminate()
-                xvfb.wait()
         finally:
             with open("/etc/rsm/broker.toml", "w") as f:
                 f.write(original)
