@@ -85,7 +85,9 @@ bool ClientLink::read_some(std::vector<std::uint8_t>& out, std::size_t max, std:
         case Io::eof: error = "the viewer closed the connection"; return false;
         case Io::error: error = "the viewer's connection failed"; return false;
         case Io::again:
-            if (!wait(session_ && tls_wants_write() ? POLLOUT : POLLIN, deadline, error)) return false;
+            if (!wait(session_ && tls_wants_write() ? POLLOUT : wants_write() ? POLLIN | POLLOUT : POLLIN, deadline,
+                      error))
+                return false;
         }
     }
 }
@@ -106,7 +108,16 @@ bool ClientLink::write_all(std::string_view bytes, std::uint64_t deadline, std::
             if (!wait(session_ && !tls_wants_write() ? POLLIN : POLLOUT, deadline, error)) return false;
         }
     }
-    return true;
+    // A WebSocket may still hold the last frame.
+    for (;;) {
+        switch (flush()) {
+        case Io::ok: return true;
+        case Io::again:
+            if (!wait(session_ && !tls_wants_write() ? POLLIN : POLLOUT, deadline, error)) return false;
+            break;
+        default: error = "the viewer's connection failed"; return false;
+        }
+    }
 }
 
 bool ClientLink::start_tls(TlsKind kind, const TlsCredentials& credentials, std::uint64_t deadline,
@@ -145,6 +156,14 @@ bool ClientLink::start_tls(TlsKind kind, const TlsCredentials& credentials, std:
 }
 
 ClientLink::Io ClientLink::recv(std::uint8_t* buf, std::size_t size, std::size_t& n) {
+    return ws_ ? ws_recv(buf, size, n) : raw_recv(buf, size, n);
+}
+
+ClientLink::Io ClientLink::send(const std::uint8_t* buf, std::size_t size, std::size_t& n) {
+    return ws_ ? ws_send(buf, size, n) : raw_send(buf, size, n);
+}
+
+ClientLink::Io ClientLink::raw_recv(std::uint8_t* buf, std::size_t size, std::size_t& n) {
     n = 0;
     if (!session_) {
         const ssize_t r = ::recv(fd_.get(), buf, size, MSG_DONTWAIT);
@@ -167,7 +186,7 @@ ClientLink::Io ClientLink::recv(std::uint8_t* buf, std::size_t size, std::size_t
     return Io::error;
 }
 
-ClientLink::Io ClientLink::send(const std::uint8_t* buf, std::size_t size, std::size_t& n) {
+ClientLink::Io ClientLink::raw_send(const std::uint8_t* buf, std::size_t size, std::size_t& n) {
     n = 0;
     if (!session_) {
         const ssize_t r = ::send(fd_.get(), buf, size, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -192,11 +211,23 @@ ClientLink::Io ClientLink::send(const std::uint8_t* buf, std::size_t size, std::
     return Io::error;
 }
 
-bool ClientLink::pending() const noexcept { return session_ && gnutls_record_check_pending(session_) > 0; }
+bool ClientLink::pending() const noexcept {
+    if (ws_ && ws_->in_head < ws_->in.size()) return true;
+    return session_ && gnutls_record_check_pending(session_) > 0;
+}
 
 bool ClientLink::tls_wants_write() const noexcept { return session_ && gnutls_record_get_direction(session_) == 1; }
 
 void ClientLink::shutdown() noexcept {
+    if (ws_) {
+        // A close frame (unless one went out already), and a short while
+        // for the socket to take what is held: the process ends next.
+        if (!ws_->close_sent) ws_close(ws::close_normal, "");
+        const std::uint64_t deadline = now_usec() + 500'000;
+        std::string ignored;
+        while (flush() == Io::again && wait(POLLOUT, deadline, ignored)) {
+        }
+    }
     if (session_) gnutls_bye(session_, GNUTLS_SHUT_WR);  // non-blocking: best effort
 }
 

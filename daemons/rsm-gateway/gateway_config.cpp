@@ -15,6 +15,7 @@ ConfigResult parse_gateway_config(std::string_view text, std::string_view source
         if (t == "session" && k == "height") return fc::read_uint(source, n, k, 64, 16384, c.height);
         if (t == "session" && k == "depth") return fc::read_uint(source, n, k, 8, 32, c.depth);
         if (t == "limits" && k == "auth_timeout") return fc::read_uint(source, n, k, 1, 600, c.auth_timeout_sec);
+        if (t == "http" && k == "novnc_root") return fc::read_absolute_path(source, n, k, c.novnc_root, false);
         return fc::unknown_key(source, n, t, k);
     });
     if (!error.empty()) return {std::nullopt, error};

@@ -21,6 +21,8 @@ struct GatewayConfig {
     unsigned depth = 24;
     // [limits] From accept to credentials checked and session attached.
     unsigned auth_timeout_sec = 30;
+    // [http] The directory browsers get noVNC from (GET /, /app/..., ...).
+    std::string novnc_root = "/usr/share/novnc";
 };
 
 // The configuration, or an error text naming file and line.

@@ -3,8 +3,10 @@
 // process, running as a transient unprivileged user in group rsm-gateway
 // (trusted by rsm-manager to name the client's address), which serves this
 // one client and exits. So far it serves VNC viewers (RFB 3.8 with VeNCrypt)
-// and xpra clients (xpra_session.hpp); other clients that speak first (HTTP,
-// TLS) are recognised and turned away
+// and xpra clients (xpra_session.hpp), plain or inside TLS (tls_entry.hpp,
+// with a configured certificate), and browsers over HTTP or, inside that
+// TLS, HTTPS (noVNC's files and RFB over a WebSocket, web_session.hpp);
+// other clients that speak first are recognised and turned away
 // (docs/rsm-gateway.md). Options, for tests:
 //   --gateway-socket=PATH   the manager's gateway socket (/run/rsm/gateway.sock)
 //   --config=PATH           rsm-gateway's configuration (/etc/rsm/gateway.toml)
@@ -24,6 +26,8 @@
 #include "gateway_config.hpp"
 #include "rfb_session.hpp"
 #include "sniff.hpp"
+#include "tls_entry.hpp"
+#include "web_session.hpp"
 #include "xpra_session.hpp"
 #include "util/log.hpp"
 
@@ -164,6 +168,25 @@ int main(int argc, char** argv) {
         options.client_address = peer.address;
         options.loopback = peer.loopback;
         return serve_xpra(std::move(connection), options);
+    }
+    if (first == FirstBytes::http) {
+        // A browser: noVNC's files, and RFB over a WebSocket (web_session.hpp).
+        // sniff() only peeked: the HTTP server reads the request whole.
+        RfbOptions options;
+        options.config = *loaded.config;
+        options.gateway_socket = gateway_socket;
+        options.client_address = peer.address;
+        options.loopback = peer.loopback;
+        return serve_web(std::move(connection), options);
+    }
+    if (first == FirstBytes::tls && !loaded.config->certificate.empty()) {
+        // TLS with [tls]'s certificate, then the protocol inside (tls_entry.hpp).
+        XpraOptions options;
+        options.config = *loaded.config;
+        options.gateway_socket = gateway_socket;
+        options.client_address = peer.address;
+        options.loopback = peer.loopback;
+        return serve_tls(std::move(connection), options);
     }
     if (first != FirstBytes::silent) {
         // Hooks for HTTP/noVNC and xpra: they will take the connection here.

@@ -41,7 +41,7 @@ std::string relay(ClientLink& viewer, int display, int control) {
         pollfd p[3]{};
         p[0].fd = viewer.fd();
         if (to_display.room() > 0) p[0].events |= POLLIN;
-        if (!to_viewer.empty() || viewer.tls_wants_write()) p[0].events |= POLLOUT;
+        if (!to_viewer.empty() || viewer.wants_write()) p[0].events |= POLLOUT;
         p[1].fd = display;
         if (to_viewer.room() > 0) p[1].events |= POLLIN;
         if (!to_display.empty()) p[1].events |= POLLOUT;
@@ -68,7 +68,10 @@ std::string relay(ClientLink& viewer, int display, int control) {
                 const auto io = viewer.recv(buf, std::min(sizeof buf, to_display.room()), n);
                 if (io == ClientLink::Io::again) break;
                 if (io == ClientLink::Io::eof) return "the viewer closed the connection";
-                if (io == ClientLink::Io::error) return "the viewer's connection failed";
+                if (io == ClientLink::Io::error) {
+                    const std::string why = viewer.protocol_error();
+                    return why.empty() ? "the viewer's connection failed" : "the viewer's WebSocket framing: " + why;
+                }
                 to_display.bytes.insert(to_display.bytes.end(), buf, buf + n);
                 if (!viewer.pending()) break;
             }
@@ -89,6 +92,9 @@ std::string relay(ClientLink& viewer, int display, int control) {
             }
             to_display.drop(static_cast<std::size_t>(n));
         }
+        // What the link holds first (WebSocket frames, a pong): send() takes
+        // nothing more until it has gone.
+        if (viewer.flush() == ClientLink::Io::error) return "the viewer's connection failed";
         while (!to_viewer.empty()) {
             std::size_t n = 0;
             const auto io = viewer.send(to_viewer.data(), to_viewer.size(), n);

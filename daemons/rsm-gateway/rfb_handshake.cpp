@@ -81,6 +81,13 @@ RfbHandshake::Step RfbHandshake::next() {
             return fail("the viewer speaks RFB 3." + std::to_string(minor_) + ", without VeNCrypt", out);
         }
         minor_ = std::min(minor_, 8);  // 3.889 (Apple) and later speak 3.8 here
+        if (!refusal_.empty()) {
+            // No security types, then the reason (RFB 3.7 and 3.8, 7.1.2).
+            std::string out(1, '\0');
+            put32(out, static_cast<std::uint32_t>(refusal_.size()));
+            out.append(refusal_);
+            return fail("refused before authentication: " + refusal_, out);
+        }
         s.kind = Step::Kind::reply;
         s.out = {'\x01', static_cast<char>(rfb::security_vencrypt)};
         state_ = State::security_type;

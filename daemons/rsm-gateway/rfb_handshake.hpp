@@ -56,6 +56,10 @@ public:
     };
 
     explicit RfbHandshake(Offer offer);
+    // Offers nothing: the viewer gets this reason right after the version
+    // (RFB 3.7/3.8's empty list of security types; a browser over plain
+    // HTTP from another host, which may not send a password in clear).
+    void refuse(std::string reason) { refusal_ = std::move(reason); }
     ~RfbHandshake();
     RfbHandshake(const RfbHandshake&) = delete;
     RfbHandshake& operator=(const RfbHandshake&) = delete;
@@ -88,6 +92,7 @@ private:
     void consume(std::size_t n);
 
     Offer offer_;
+    std::string refusal_;
     State state_ = State::version;
     std::vector<std::uint8_t> input_;
     int minor_ = 0;

@@ -32,8 +32,15 @@ int serve_rfb(UniqueFd connection, const RfbOptions& options) {
         return 1;
     }
     ClientLink link{std::move(connection)};
+    return serve_rfb(link, options);
+}
+
+int serve_rfb(ClientLink& link, const RfbOptions& options) {
     log::Fields fields{{"RSM_CLIENT_ADDRESS", options.client_address}};
-    const std::uint64_t deadline = now_usec() + std::uint64_t{options.config.auth_timeout_sec} * 1'000'000;
+    if (link.websocket()) fields.push_back({"RSM_TRANSPORT", "websocket"});
+    if (link.tls()) fields.push_back({"RSM_TLS", "yes"});
+    const std::uint64_t deadline = (options.started_usec ? options.started_usec : now_usec()) +
+                                   std::uint64_t{options.config.auth_timeout_sec} * 1'000'000;
 
     TlsCredentials credentials;
     if (const std::string e = credentials.load(options.config.certificate, options.config.key); !e.empty()) {
@@ -43,10 +50,15 @@ int serve_rfb(UniqueFd connection, const RfbOptions& options) {
         return 1;
     }
     Offer offer;
-    offer.x509_plain = credentials.has_certificate();
-    offer.tls_plain = true;
-    offer.plain = options.loopback;
+    offer.x509_plain = credentials.has_certificate() && !link.websocket();
+    offer.tls_plain = !link.websocket();
+    // A browser's WebSocket inside the gateway's TLS (HTTPS, wss://): the
+    // password travels encrypted, as inside VeNCrypt's TLS.
+    const bool inside_tls = link.websocket() && link.tls();
+    offer.plain = options.loopback || inside_tls;
     RfbHandshake handshake{offer};
+    if (link.websocket() && !offer.plain)
+        handshake.refuse("Password logins over plain HTTP are accepted from this host only: use https://");
 
     std::string error;
     if (!link.write_all(RfbHandshake::greeting(), deadline, error)) return give_up(link, fields, error);

@@ -13,6 +13,7 @@
 
 #include <string>
 
+#include "client_link.hpp"
 #include "gateway_config.hpp"
 #include "util/fd.hpp"
 
@@ -23,9 +24,17 @@ struct RfbOptions {
     std::string gateway_socket;
     std::string client_address;
     bool loopback = false;
+    // When the authentication deadline started (now_usec()); 0: at serve_rfb.
+    std::uint64_t started_usec = 0;
 };
 
 // The process's exit status.
 int serve_rfb(UniqueFd connection, const RfbOptions& options);
+// The same on a link set up already: a browser's WebSocket
+// (web_session.hpp). Over a WebSocket only Plain is offered (noVNC 1.3
+// knows no other VeNCrypt sub-type, and TLS would have to run inside the
+// frames), so only to a loopback client or inside the gateway's TLS
+// (HTTPS); any other gets a reason instead.
+int serve_rfb(ClientLink& link, const RfbOptions& options);
 
 }  // namespace rsm::gateway

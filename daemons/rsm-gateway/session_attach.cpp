@@ -1,5 +1,6 @@
 #include "session_attach.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <fcntl.h>
 #include <string_view>
@@ -22,7 +23,7 @@ std::string errno_text(int r) { return std::strerror(r < 0 ? -r : r); }
 // The user's session ids starting with `prefix`, or when `display` is
 // given those on that X display (ListSessions).
 int matching_sessions(sd_bus* bus, const std::string& prefix, const std::string& display,
-                      std::vector<std::string>& ids, std::string& error) {
+                      std::vector<std::string>& ids, std::vector<std::string>& types, std::string& error) {
     sd_bus_error e = SD_BUS_ERROR_NULL;
     sd_bus_message* reply = nullptr;
     int r = sd_bus_call_method(bus, names::gateway_bus_name, names::gateway_path, names::gateway_interface,
@@ -36,11 +37,15 @@ int matching_sessions(sd_bus* bus, const std::string& prefix, const std::string&
     if ((r = sd_bus_message_enter_container(reply, 'a', "(susssssuuuttss)")) < 0) return r;
     while ((r = sd_bus_message_enter_container(reply, 'r', "susssssuuuttss")) > 0) {
         const char* id = nullptr;
+        const char* type = nullptr;
         const char* on = nullptr;
         if ((r = sd_bus_message_read(reply, "s", &id)) < 0) return r;
-        if ((r = sd_bus_message_skip(reply, "usss")) < 0) return r;
-        if ((r = sd_bus_message_read(reply, "s", &on)) < 0) return r;
-        if (display.empty() ? std::string_view(id).starts_with(prefix) : display == on) ids.emplace_back(id);
+        if ((r = sd_bus_message_skip(reply, "uss")) < 0) return r;
+        if ((r = sd_bus_message_read(reply, "ss", &type, &on)) < 0) return r;
+        if (display.empty() ? std::string_view(id).starts_with(prefix) : display == on) {
+            ids.emplace_back(id);
+            types.emplace_back(type);
+        }
         if ((r = sd_bus_message_skip(reply, "suuuttss")) < 0) return r;
         if ((r = sd_bus_message_exit_container(reply)) < 0) return r;
     }
@@ -105,7 +110,8 @@ int connect_session(sd_bus* bus, const std::string& id, UniqueFd& display, Uniqu
 
 AttachResult login_and_attach(const GatewayConfig& config, const std::string& gateway_socket,
                               const UserSelector& selector, std::string password, const std::string& client_address,
-                              std::uint64_t deadline_usec, const std::string& type, const std::string& display) {
+                              std::uint64_t deadline_usec, const std::string& type, const std::string& display,
+                              const std::vector<std::string>& named_types) {
     AttachResult result;
     result.viewer_reason = std::string(auth_failed);
     sd_event* e = nullptr;
@@ -145,10 +151,12 @@ AttachResult login_and_attach(const GatewayConfig& config, const std::string& ga
     // Logged in: from here a failure is not about the password.
     sd_bus* bus = client.bus();
     std::string session_id, error;
+    std::string session_type = type;
     const bool by_display = selector.kind == UserSelector::Kind::policy && !display.empty();
     if (selector.kind == UserSelector::Kind::session || by_display) {
-        std::vector<std::string> ids;
-        if (const int r = matching_sessions(bus, selector.session_prefix, by_display ? display : "", ids, error);
+        std::vector<std::string> ids, types;
+        if (const int r =
+                matching_sessions(bus, selector.session_prefix, by_display ? display : "", ids, types, error);
             r < 0) {
             result.viewer_reason = "Could not list your sessions";
             result.log_error = error.empty() ? "ListSessions reply: " + errno_text(r) : error;
@@ -167,8 +175,18 @@ AttachResult login_and_attach(const GatewayConfig& config, const std::string& ga
             return result;
         }
         session_id = ids.front();
+        // CreateSession with a session id wants that session's type.
+        if (std::find(named_types.begin(), named_types.end(), types.front()) != named_types.end())
+            session_type = types.front();
+        else if (types.front() != type) {
+            result.viewer_reason = "Your session " + session_id.substr(0, 8) + " is of type " + types.front() +
+                                   ", which this client cannot show";
+            result.log_error = result.viewer_reason;
+            return result;
+        }
     }
-    if (const int r = create_session(bus, config, selector, session_id, type, result.session_id, result.reused,
+    result.type = session_type;
+    if (const int r = create_session(bus, config, selector, session_id, session_type, result.session_id, result.reused,
                                         error);
         r < 0) {
         result.viewer_reason = "Could not start or find your session";

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "gateway_config.hpp"
 #include "rfb_handshake.hpp"
@@ -25,6 +26,7 @@ struct AttachResult {
     std::string log_error;  // the D-Bus error, for the journal
     std::string session_id;
     bool reused = false;
+    std::string type;  // the session's display type
     UniqueFd display;  // to the session's display server (RFB to Xvnc, xpra's socket)
     UniqueFd control;  // org.rsm.SessionControl1; closing it disconnects
 };
@@ -33,9 +35,12 @@ struct AttachResult {
 // "xpra" for xpra clients); a reused one must be of that type too.
 // `display` (":N", xpra's --display): with the plain "USER" selector, the
 // user's session on that display, else a failure saying there is none.
+// `named_types`: the types a session named by id prefix or display may
+// have besides `type` (xpra clients show "xpra" and "xpra-desktop" alike);
+// any other type is refused with a reason.
 AttachResult login_and_attach(const GatewayConfig& config, const std::string& gateway_socket,
                               const UserSelector& selector, std::string password, const std::string& client_address,
                               std::uint64_t deadline_usec, const std::string& type = "xvnc",
-                              const std::string& display = "");
+                              const std::string& display = "", const std::vector<std::string>& named_types = {});
 
 }  // namespace rsm::gateway

@@ -3,8 +3,8 @@
 // WebSocket), TLS clients (HTTPS, xpra over TLS) and xpra clients speak as
 // soon as they have connected. So the gateway waits a short while for a
 // first byte: silence means RFB, bytes are classified by what they start
-// with. Only RFB is served so far; the others are hooks for HTTP/noVNC and
-// xpra (docs/rsm-gateway.md).
+// with (docs/rsm-gateway.md: RFB, HTTP for noVNC, xpra, TLS). The caller
+// only peeks at them: whichever path serves the client reads them again.
 #pragma once
 
 #include <cstdint>

@@ -46,6 +46,10 @@ std::string strongest_hmac(const Value* offered);
 // list above; nullopt for any other name.
 std::optional<std::string> hmac_hex(std::string_view digest, std::string_view key, std::string_view message);
 
+// Whether the gateway may ask for the password (digest "xor"): only where
+// the xpra client itself sends it, over TLS or to a local address.
+constexpr bool password_login_allowed(bool loopback, bool tls) noexcept { return loopback || tls; }
+
 // The challenge for `hello`: digest "xor" when `need_password` (PAM), else
 // the strongest hmac. nullopt with `error` (for the client) if the client
 // offers no usable digest.

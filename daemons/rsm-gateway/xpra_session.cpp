@@ -13,6 +13,7 @@
 #include "util/log.hpp"
 #include "xpra_auth.hpp"
 #include "xpra_frame.hpp"
+#include "xpra_target.hpp"
 
 namespace rsm::gateway {
 
@@ -24,7 +25,18 @@ struct Packet {
     xpra::Value value;
 };
 
-bool read_exact(ClientLink& link, std::size_t n, std::string& out, std::uint64_t deadline, std::string& error) {
+// The client's bytes: first those read before (the TLS entry's look at the
+// first decrypted bytes), then the link's.
+struct Reader {
+    ClientLink& link;
+    std::string_view already_read;
+};
+
+bool read_exact(Reader& in, std::size_t n, std::string& out, std::uint64_t deadline, std::string& error) {
+    const std::size_t early = std::min(in.already_read.size(), n - std::min(n, out.size()));
+    out.append(in.already_read.substr(0, early));
+    in.already_read.remove_prefix(early);
+    ClientLink& link = in.link;
     std::vector<std::uint8_t> buf;
     while (out.size() < n) {
         buf.clear();
@@ -35,14 +47,14 @@ bool read_exact(ClientLink& link, std::size_t n, std::string& out, std::uint64_t
 }
 
 // Reads the next packet; false with `error` (for the journal and the client).
-bool read_packet(ClientLink& link, Packet& p, std::uint64_t deadline, std::string& error) {
+bool read_packet(Reader& in, Packet& p, std::uint64_t deadline, std::string& error) {
     p.raw.clear();
-    if (!read_exact(link, xpra::header_size, p.raw, deadline, error)) return false;
+    if (!read_exact(in, xpra::header_size, p.raw, deadline, error)) return false;
     std::array<std::uint8_t, xpra::header_size> h{};
     std::memcpy(h.data(), p.raw.data(), h.size());
     const auto header = xpra::parse_header(h, error);
     if (!header) return false;
-    if (!read_exact(link, xpra::header_size + header->length, p.raw, deadline, error)) return false;
+    if (!read_exact(in, xpra::header_size + header->length, p.raw, deadline, error)) return false;
     const auto* body = reinterpret_cast<const std::uint8_t*>(p.raw.data()) + xpra::header_size;
     xpra::Decoded d = xpra::decode_packet(*header, std::span(body, header->length));
     if (!d.value) {
@@ -111,45 +123,42 @@ int serve_xpra(UniqueFd connection, const XpraOptions& options) {
         return 1;
     }
     ClientLink link{std::move(connection)};
+    return serve_xpra(link, options, {}, now_usec() + std::uint64_t{options.config.auth_timeout_sec} * 1'000'000);
+}
+
+int serve_xpra(ClientLink& link, const XpraOptions& options, std::string_view already_read, std::uint64_t deadline) {
+    Reader in{link, already_read};
     log::Fields fields{{"RSM_CLIENT_ADDRESS", options.client_address}, {"RSM_PROTOCOL", "xpra"}};
-    const std::uint64_t deadline = now_usec() + std::uint64_t{options.config.auth_timeout_sec} * 1'000'000;
+    if (link.tls()) fields.push_back({"RSM_TLS", "yes"});
     std::string error;
 
     Packet first;
-    if (!read_packet(link, first, deadline, error)) return disconnect(link, fields, error, "invalid packet: " + error);
+    if (!read_packet(in, first, deadline, error)) return disconnect(link, fields, error, "invalid packet: " + error);
     const xpra::Value* caps = hello_caps(first);
     if (!caps) return disconnect(link, fields, "the first packet is not a hello", "invalid packet: expected a hello");
     const std::string name = string_cap(*caps, "username");
-    const SelectorResult selected = parse_user_selector(name);
-    if (!selected.ok)
-        return disconnect(link, fields, "user name: " + selected.error,
-                          "rsm-gateway: give a user name: xpra attach tcp://USER@HOST:PORT/ "
-                          "(USER, USER:new or USER:SESSION-ID)");
-    fields.push_back({"RSM_USER", selected.selector.user});
-    // --display=:N (or tcp://HOST:PORT/N): that session of the user's.
-    std::string display = string_cap(*caps, "display");
-    if (!display.empty() && display.front() != ':') display.insert(0, ":");
-    if (!display.empty() && (display.size() > 6 || display.find_first_not_of("0123456789", 1) != std::string::npos ||
-                             display.size() == 1))
-        return disconnect(link, fields, "invalid display " + display, "rsm-gateway: invalid display: use :N");
-    if (!display.empty()) fields.push_back({"RSM_DISPLAY", display});
+    const xpra::TargetResult wanted = xpra::target_of_hello(*caps);
+    if (!wanted.target) return disconnect(link, fields, wanted.error, wanted.client_error);
+    const xpra::Target& target = *wanted.target;
+    fields.push_back({"RSM_USER", target.selector.user});
+    if (!target.display.empty()) fields.push_back({"RSM_DISPLAY", target.display});
     if (caps->find("challenge_response"))
         return disconnect(link, fields, "a challenge response before any challenge", "authentication failed");
 
     // PAM needs the password itself: digest xor, which xpra's client sends
-    // only over TLS or to a local address; rsm-gateway speaks plain TCP, so
-    // loopback only (xpra_auth.hpp).
-    if (!options.loopback)
+    // only over TLS or to a local address; so does rsm-gateway ask for it
+    // only over TLS or from loopback (xpra_auth.hpp).
+    if (!xpra::password_login_allowed(options.loopback, link.tls()))
         return disconnect(link, fields, "a password login over plain TCP from a remote address",
                           "rsm-gateway: password logins over plain TCP are accepted from loopback only "
-                          "(use an SSH tunnel or a TLS port)");
+                          "(use xpra attach ssl://..., or an SSH tunnel)");
     const auto challenge = xpra::make_challenge(*caps, true, error);
     if (!challenge) return disconnect(link, fields, error, "rsm-gateway: " + error);
     if (!link.write_all(xpra::encode_frame(xpra::challenge_packet(*challenge)), deadline, error))
         return disconnect(link, fields, error, "rsm-gateway: " + error);
 
     Packet second;
-    if (!read_packet(link, second, deadline, error)) return disconnect(link, fields, error, "invalid packet: " + error);
+    if (!read_packet(in, second, deadline, error)) return disconnect(link, fields, error, "invalid packet: " + error);
     const xpra::Value* answer = hello_caps(second);
     if (!answer) return disconnect(link, fields, "the response is not a hello", "invalid packet: expected a hello");
     if (string_cap(*answer, "username") != name)
@@ -157,8 +166,12 @@ int serve_xpra(UniqueFd connection, const XpraOptions& options) {
     auto password = xpra::recover_password(*challenge, *answer, error);
     if (!password) return disconnect(link, fields, error, "authentication failed");
 
-    AttachResult attached = login_and_attach(options.config, options.gateway_socket, selected.selector,
-                                             std::move(*password), options.client_address, deadline, "xpra", display);
+    // A session named by id or display may be of either xpra type.
+    static const std::vector<std::string> xpra_types{std::string(xpra::to_string(xpra::SessionKind::seamless)),
+                                                     std::string(xpra::to_string(xpra::SessionKind::desktop))};
+    AttachResult attached = login_and_attach(options.config, options.gateway_socket, target.selector,
+                                             std::move(*password), options.client_address, deadline,
+                                             std::string(xpra::to_string(target.kind)), target.display, xpra_types);
     if (!attached.ok) {
         const bool refused = attached.viewer_reason == "Authentication failed";
         return disconnect(link, fields, attached.log_error,
@@ -166,6 +179,7 @@ int serve_xpra(UniqueFd connection, const XpraOptions& options) {
     }
     fields.push_back({"RSM_SESSION_ID", attached.session_id});
     fields.push_back({"RSM_REUSED", attached.reused ? "yes" : "no"});
+    fields.push_back({"RSM_SESSION_TYPE", attached.type});
     if (!write_fd(attached.display.get(), second.raw, now_usec() + 10'000'000, error))
         return disconnect(link, fields, error, "rsm-gateway: the session's xpra server does not answer");
     log::info("xpra client connected to its session", fields);

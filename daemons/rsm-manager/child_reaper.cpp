@@ -14,6 +14,12 @@ void ChildReaper::watch(pid_t pid, std::string name, std::function<void(const si
     children_[pid] = Child{std::move(name), std::move(on_exit), EventSourcePtr{raw}};
 }
 
+bool ChildReaper::kill(pid_t pid, int signal) noexcept {
+    auto it = children_.find(pid);
+    if (it == children_.end()) return false;
+    return sd_event_source_send_child_signal(it->second.source.get(), signal, nullptr, 0) >= 0;
+}
+
 int ChildReaper::on_child(sd_event_source*, const siginfo_t* si, void* userdata) {
     auto* self = static_cast<ChildReaper*>(userdata);
     auto node = self->children_.extract(si->si_pid);

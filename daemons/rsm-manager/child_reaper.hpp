@@ -20,6 +20,10 @@ public:
     // Watches `pid`; `on_exit` (may be empty) runs once with the siginfo
     // si_code/si_status when it exits. Requires SIGCHLD blocked (main does).
     void watch(pid_t pid, std::string name, std::function<void(const siginfo_t&)> on_exit = {});
+    // Sends `signal` to `pid` if it is a child not reaped yet (through its
+    // pidfd where the kernel has them: never a recycled pid). Returns false
+    // if it is not watched or the signal could not be sent.
+    bool kill(pid_t pid, int signal) noexcept;
     // Children not reaped yet (exit-on-idle waits for them).
     std::size_t size() const { return children_.size(); }
 

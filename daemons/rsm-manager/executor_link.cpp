@@ -228,8 +228,10 @@ void ExecutorLink::login(const LoginRequest& req, std::function<void(LoginResult
     bus::check(r, "building Login call");
 
     sd_bus_slot* slot = nullptr;
-    // No D-Bus timeout: the gateway connection's login deadline bounds the
-    // whole login and drops this link when it passes.
+    // No D-Bus timeout: a connection's login (password, peer credentials) is
+    // bounded by its login deadline, which drops this link when it passes; a
+    // new session's account check by the start's deadline, which kills the
+    // executor (start_deadline.hpp). Either covers the whole login.
     bus::check(sd_bus_call_async(bus_.get(), &slot, m.get(), &ExecutorLink::on_login_reply, this, UINT64_MAX),
                "sending Login");
     login_slot_.reset(slot);
@@ -374,6 +376,8 @@ void ExecutorLink::start_session(const std::string& session_id, const StartSessi
             r = append_entry(m, "display_suspend_line", "s", p.display_suspend_line.c_str());
         if (r >= 0 && !p.display_start_line.empty())
             r = append_entry(m, "display_start_line", "s", p.display_start_line.c_str());
+        if (r >= 0 && !p.display_resume_line.empty())
+            r = append_entry(m, "display_resume_line", "s", p.display_resume_line.c_str());
         if (r >= 0 && p.display_port) r = append_entry(m, "display_port", "u", p.display_port);
         if (r >= 0 && !p.nx_options_file.empty()) {
             r = append_entry(m, "nx_options", "s", p.nx_options.c_str());

@@ -70,6 +70,7 @@ struct StartSessionParams {
     std::string display_client_socket;                   // [display.*] client_socket, expanded; "" = unused
     std::string display_ready_line, display_suspend_line;  // [display.*] ready_line, suspend_line
     std::string display_start_line;                        // [display.*] start_line
+    std::string display_resume_line;                       // [display.*] resume_line
     uint32_t display_port = 0;                           // nxagent: its loopback listen port
     std::string nx_options, nx_options_file;             // nxagent: display string options, their file
     std::vector<session::CompanionCommand> companions;  // started once the display is ready
@@ -129,6 +130,9 @@ public:
     void answer_conversation(const std::vector<std::string>& answers);
     void fail_conversation(const char* error_name, const std::string& message);
     bool conversation_pending() const { return static_cast<bool>(pending_converse_); }
+    // A Login sent and not answered yet: the executor may be blocked in PAM
+    // or NSS, where closing its link does not reach it.
+    bool login_pending() const { return static_cast<bool>(login_done_); }
 
     // Session calls; `done` runs once (also with an error if the link dies).
     void start_session(const std::string& session_id, const StartSessionParams& p, uint64_t timeout_usec,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <sys/socket.h>
 
@@ -161,6 +162,14 @@ void GatewayServer::request_close(uint64_t id, std::string_view reason) {
 
 void GatewayServer::retire(std::unique_ptr<ExecutorLink> link) {
     if (!link) return;
+    // A connection's executor holds no session. One that is still inside its
+    // Login (the connection's login deadline passed, or it closed) may be
+    // blocked in PAM or NSS and would never see its link close: kill it.
+    if (link->login_pending()) {
+        const pid_t pid = link->pid();
+        log::info("Killing a login process whose login was abandoned", {{"RSM_CHILD_PID", std::to_string(pid)}});
+        (void)reaper_.kill(pid, SIGKILL);
+    }
     link->detach();
     retired_links_.push_back(std::move(link));
     schedule_collect();

@@ -142,6 +142,7 @@ manager::SessionSettings session_settings(const config::Config& cfg, const Optio
     s.access = cfg.access;
     s.executor_path = o.executor;
     s.runtime_dir = o.runtime_dir;
+    s.login_timeout = cfg.gateway.login_timeout;
     return s;
 }
 

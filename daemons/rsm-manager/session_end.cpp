@@ -53,6 +53,8 @@ std::size_t SessionRegistry::terminate_user(uint32_t uid) {
 void SessionRegistry::sweep(const std::string& id, uint64_t delay_usec) {
     Entry* e = lookup(id);
     if (!e) return;
+    // Ending: whatever step the start was at, it waits for nothing any more.
+    if (e->start_deadline) e->start_deadline->cancel();
     if (e->sweep) {
         if (delay_usec == 0) e->sweep->now();
         return;
@@ -94,6 +96,8 @@ void SessionRegistry::bury(const std::string& id) {
     fail_waiting(e, err::session_failed, e.failure.empty() ? "the session ended" : e.failure);
     if (e.link) e.link->detach();
     e.scope_job.reset();
+    // Off, not freed: bury() may run inside the deadline's own callback.
+    if (e.start_deadline) e.start_deadline->cancel();
     for (auto* o : observers_) o->session_removed(e.record);
     graveyard_.push_back(std::move(node.mapped()));
     sd_event_source_set_enabled(collect_source_.get(), SD_EVENT_ONESHOT);

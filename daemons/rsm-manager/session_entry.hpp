@@ -14,6 +14,7 @@
 #include "session/record.hpp"
 #include "session_registry.hpp"
 #include "session_sweep.hpp"
+#include "start_deadline.hpp"
 #include "systemd_scope.hpp"
 #include "util/handles.hpp"
 #include "util/log.hpp"
@@ -29,6 +30,9 @@ struct SessionRegistry::Entry {
     // Set when the start failed: the reason given to late waiters.
     std::string failure;
     StartSessionParams params;
+    // The bound of the step the start waits for (start_deadline.hpp); off
+    // once the session is ready, failed or ending.
+    std::unique_ptr<StartDeadline> start_deadline;
     // The end: the session's processes being swept (sweep()).
     std::unique_ptr<SessionSweeper::Sweep> sweep;
 };

@@ -6,10 +6,12 @@
 //
 // Its files, one concept each: session_registry.cpp (entries, observers,
 // queries, connect), session_start.cpp (CreateSession), session_end.cpp
-// (terminate, sweep, bury), session_links.cpp (executor link events),
+// (terminate, sweep, bury), session_start_timeout.cpp (a start's deadline
+// passing), session_links.cpp (executor link events),
 // session_recovery.cpp (restart and re-announce), session_by_pid.cpp.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -29,6 +31,7 @@
 #include "session/record.hpp"
 #include "session_directory.hpp"
 #include "session_sweep.hpp"
+#include "start_deadline.hpp"
 #include "systemd_scope.hpp"
 #include "util/fd.hpp"
 #include "util/handles.hpp"
@@ -44,6 +47,8 @@ struct SessionSettings {
     config::Access access;
     std::string executor_path;
     std::string runtime_dir;  // /run/rsm
+    // gateway.login_timeout: also bounds a new session's account check.
+    std::chrono::seconds login_timeout{30};
 };
 
 // A Gateway1.CreateSession request, validated.
@@ -125,6 +130,11 @@ private:
     void on_executor_ready(const std::string& id);
     void on_scope_ready(const std::string& id, const std::string& error);
     void on_started(const std::string& id, ExecutorReply reply);
+    // Arms the start's deadline for `step`; if no timer can be made the
+    // start fails (answered, cleaned up) and false is returned.
+    bool arm_start_deadline(Entry& e, StartStep step, uint64_t timeout_usec);
+    // A step of the start did not finish in time (session_start_timeout.cpp).
+    void on_start_timeout(const std::string& id, StartStep step, uint64_t timeout_usec);
     void on_state_changed(const std::string& id, const session::Record& from_executor);
     void on_link_closed(const std::string& id);
     void take_announce(Entry& e, const session::Record& announced);

@@ -1,9 +1,11 @@
 // Starting a session (Gateway1.CreateSession): reuse by name or policy, the
 // limits, the record and display, then executor -> scope -> StartSession, each
-// step answering the waiting calls if it fails.
+// step answering the waiting calls if it fails, and each bounded by the
+// start's deadline (start_deadline.hpp, session_start_timeout.cpp).
 #include "session_registry.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <exception>
 #include <optional>
 
@@ -198,6 +200,7 @@ void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, session
         p.display_ready_line = dc->ready_line;
         p.display_suspend_line = dc->suspend_line;
         p.display_start_line = dc->start_line;
+        p.display_resume_line = dc->resume_line;
         try {
             p.display_argv = session::expand_template(dc->argv, v);
             p.display_env = dc->environment;
@@ -217,6 +220,8 @@ void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, session
     e.params = std::move(p);
     e.waiting.push_back(ref_message(call));
     const std::string id = r.id;
+    e.start_deadline = std::make_unique<StartDeadline>(
+        event_, [this, id](StartStep step, uint64_t timeout) { on_start_timeout(id, step, timeout); });
     log::info("Starting a new session", session_fields(e.record));
 
     // The executor: the connection's logged-in one, else a new one that
@@ -231,6 +236,7 @@ void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, session
         on_executor_ready(id);
         return;
     }
+    if (!arm_start_deadline(e, StartStep::account_check, usec(settings_.login_timeout))) return;
     try {
         e.link = ExecutorLink::spawn(event_, reaper_, settings_.executor_path, link_callbacks(id));
         LoginRequest lr;
@@ -258,9 +264,24 @@ void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, session
     }
 }
 
+bool SessionRegistry::arm_start_deadline(Entry& e, StartStep step, uint64_t timeout_usec) {
+    try {
+        e.start_deadline->arm(step, timeout_usec);
+        return true;
+    } catch (const std::exception& ex) {
+        // No wait without a deadline: a start that cannot have one fails.
+        const std::string id = e.record.id;
+        fail_waiting(e, err::failed, std::string("cannot arm the session start's deadline: ") + ex.what());
+        if (e.link) e.link->terminate();
+        bury(id);
+        return false;
+    }
+}
+
 void SessionRegistry::on_executor_ready(const std::string& id) {
     Entry* e = lookup(id);
     if (!e || !e->link) return;
+    if (!arm_start_deadline(*e, StartStep::scope, usec(settings_.session.startup_timeout))) return;
     e->record.executor_pid = static_cast<uint32_t>(e->link->pid());
     persist(*e);  // the minimal record
     store_link(*e);
@@ -280,9 +301,13 @@ void SessionRegistry::on_scope_ready(const std::string& id, const std::string& e
         bury(id);
         return;
     }
-    const uint64_t timeout = settings_.session.startup_timeout.count() * 1'000'000ull + 30'000'000ull;
+    // The deadline bounds the reply (no D-Bus timeout of its own: one clock,
+    // one cleanup, on_start_timeout()).
+    if (!arm_start_deadline(*e, StartStep::start_session,
+                            usec(settings_.session.startup_timeout) + start_session_margin_usec))
+        return;
     try {
-        e->link->start_session(id, e->params, timeout,
+        e->link->start_session(id, e->params, UINT64_MAX,
                                [this, id](ExecutorReply reply) { on_started(id, std::move(reply)); });
     } catch (const std::exception& ex) {
         // A message that cannot be built or queued fails this one session,
@@ -296,6 +321,7 @@ void SessionRegistry::on_scope_ready(const std::string& id, const std::string& e
 void SessionRegistry::on_started(const std::string& id, ExecutorReply reply) {
     Entry* e = lookup(id);
     if (!e) return;
+    if (e->start_deadline) e->start_deadline->cancel();
     if (!reply.ok) {
         auto f = session_fields(e->record);
         f.push_back({"RSM_ERROR", reply.error_name});
@@ -304,7 +330,10 @@ void SessionRegistry::on_started(const std::string& id, ExecutorReply reply) {
         e->failure = reply.error_message;
         fail_waiting(*e, reply.error_name == err::failed ? err::session_failed : reply.error_name.c_str(),
                      reply.error_message);
-        // The executor exits once its leader is gone; the link closing buries the entry.
+        // The executor exits once its leader is gone, and its link closing
+        // starts the sweep at once; one that does not is swept after the
+        // grace an executor gets to end a session.
+        sweep(id, SessionSweeper::executor_grace_usec);
         return;
     }
     merge_from_executor(e->record, reply.record);

@@ -1,7 +1,7 @@
 // The nxserver dialogue's wire format, as NoMachine 3's nxserver and Neatx
 // (lib/protocol.py, lib/app/nxserver_login.py) speak it on the SSH channel
-// of the `nx` account: the parts without I/O, for rsm-nxserver (not written
-// yet, docs/nx.md), its unit tests and its libFuzzer target.
+// of the `nx` account: the parts without I/O, for rsm-nxserver's dialogue
+// (dialogue.*, docs/nx.md), its unit tests and its libFuzzer target.
 //
 //   server: "HELLO NXSERVER - Version 3.5.0 - GPL\n", then "NX> 105 " (the
 //           prompt, no newline) before every command
@@ -82,6 +82,9 @@ public:
     std::optional<std::string> next();
     bool overflowed() const noexcept { return overflow_; }
     std::size_t buffered() const noexcept { return buffer_.size(); }
+    // What is buffered and not a line yet (after "bye": the first bytes of
+    // the NX transport), emptying the reader.
+    std::string take_rest() { return std::exchange(buffer_, {}); }
 
 private:
     std::string buffer_;

@@ -77,6 +77,7 @@ void DisplayOutput::on_line(std::string_view line, Events& ev) {
         ready_seen_ = true;
     }
     if (!rules_.suspend_line.empty() && line.find(rules_.suspend_line) != std::string_view::npos) ++ev.suspended;
+    if (!rules_.resume_line.empty() && line.find(rules_.resume_line) != std::string_view::npos) ++ev.resuming;
     if (!rules_.start_line.empty() && !start_seen_ && line.find(rules_.start_line) != std::string_view::npos) {
         start_seen_ = true;
         ev.started = true;

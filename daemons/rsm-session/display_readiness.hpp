@@ -3,7 +3,8 @@
 // connection from '127.0.0.1' on socket 'tcp:localhost:<port>'." when it
 // listens), and lines that tell its state later ([display.*] suspend_line:
 // nxagent's "Session: Session suspended at '...'" when its NX client went
-// away).
+// away; resume_line: its "Session: Resuming session at '...'" once it acts on
+// the SIGHUP that answers that).
 //
 // The session leader gives the server a pipe as stderr (stdout stays the
 // journal) and reads it for the whole session in its poll() loop: every line
@@ -45,12 +46,16 @@ public:
         std::string ready_line;    // substring that marks the server ready; "" = never
         std::string suspend_line;  // substring that says it suspended itself; "" = none
         std::string start_line;    // substring that says it takes X clients now; "" = none
+        // substring that says it acts on a SIGHUP after a suspend (nxagent's
+        // "Session: Resuming session"); "" = none
+        std::string resume_line = {};
     };
     struct Events {
         bool ready = false;      // the ready line came (first time only)
         unsigned ready_lines = 0;  // ready lines seen in this read (nxagent: listening again)
         unsigned suspended = 0;  // suspend lines seen in this read
         bool started = false;    // the start line came (first time only)
+        unsigned resuming = 0;   // resume lines seen in this read
         bool eof = false;        // the server closed its stderr (it exited)
     };
 

@@ -208,9 +208,9 @@ int Executor::start_session(sd_bus_message* m) {
     spec.ready_line = params_.display_ready_line;
     spec.suspend_line = params_.display_suspend_line;
     spec.start_line = params_.display_start_line;
+    spec.resume_line = params_.display_resume_line;
     spec.nx_options = params_.nx_options;
     spec.nx_options_file = params_.nx_options_file;
-    spec.nx_port = params_.display_port;
     spec.companions = params_.companions;
     spec.syslog_identifier = "rsm-session-" + id;
     // The leader must not hold the link: it would outlive a dead executor.

@@ -29,7 +29,6 @@
 #include <vector>
 
 #include "display_readiness.hpp"
-#include "nx_connect.hpp"
 #include "session/nx_display.hpp"
 #include "user_process.hpp"
 #include "util/log.hpp"
@@ -54,7 +53,7 @@ constexpr auto group_poll_interval = std::chrono::milliseconds(100);
 // program died first (then SIGKILL).
 constexpr auto display_exit_grace = std::chrono::milliseconds(500);
 constexpr std::size_t max_display_line = 32;
-// A suspended nxagent gets SIGHUP this often until it listens again
+// A suspended nxagent gets SIGHUP this often until it says it resumes
 // (read_display_output()).
 constexpr auto relisten_interval = std::chrono::milliseconds(20);
 constexpr unsigned relisten_max_tries = 500;  // 10 s
@@ -168,9 +167,9 @@ private:
     std::optional<DisplayOutput> output_;
     bool nx_options_written_ = false;
     bool programs_started_ = false;
-    // Looks at the server's NX transport since it said it suspended itself,
-    // until the SIGHUP went out (0: not waiting); the next look is due at
-    // relisten_due_ (see read_display_output()).
+    // SIGHUPs sent since the server said it suspended itself, until it says
+    // it resumes (0: not repeating); the next is due at relisten_due_ (see
+    // read_display_output()).
     unsigned relisten_tries_ = 0;
     bool relisten_sent_ = false;  // SIGHUP sent, the ready line not seen again yet
     Clock::time_point relisten_due_{};

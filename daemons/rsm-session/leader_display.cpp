@@ -17,7 +17,8 @@ void Leader::start_display_server() {
     if (by_line || !spec_.suspend_line.empty()) {
         std::string ident = spec_.syslog_identifier.empty() ? spec_.display_argv.front() : spec_.syslog_identifier;
         if (auto slash = ident.rfind('/'); slash != std::string::npos) ident.erase(0, slash + 1);
-        output_.emplace(DisplayOutput::Rules{spec_.ready_line, spec_.suspend_line, spec_.start_line}, ident);
+        output_.emplace(
+            DisplayOutput::Rules{spec_.ready_line, spec_.suspend_line, spec_.start_line, spec_.resume_line}, ident);
     }
     spawn(Role::display_server, spec_.display_argv, by_line ? -1 : write_end.get(), &env,
           output_ ? output_->write_fd() : -1);
@@ -91,16 +92,28 @@ bool Leader::read_display_number() {
 // answered with SIGHUP: nxagent then listens again for the next client, so
 // a ConnectSession finds it ready (docs/nx.md).
 //
-// nxagent acts on a SIGHUP only once its NX transport is down
-// (SESSION_DOWN and NXTransRunning() == 0 in nx-libs' Reconnect.c), a moment
-// after it prints "Session suspended", and says nothing when that is. One
-// that comes earlier is dropped, or worse, counted and acted on after the
-// next resume, which suspends the session again. So exactly one SIGHUP goes
-// out, once nxagent holds no connection on its NX port any more (asked of
-// the kernel every relisten_interval, nx_connect.hpp; no event tells), at
-// most relisten_max_tries looks. Without spec_.nx_port it goes out at once.
+// nxagent's SIGHUP handler only counts the signal; the count is looked at
+// in its wakeup handler, when its select() returns (nx-libs Handlers.c
+// nxagentWakeupHandler, Reconnect.c nxagentHandleConnectionStates), and its
+// block handler does not look. A suspended nxagent has nothing left to wake
+// it (its NX link is gone, its X clients may be idle for hours), so a
+// SIGHUP that lands between its wakeup handler and its next select() -- the
+// one sent at the suspend line, every time here -- waits for some later
+// wakeup (an X client's request, a timer: seconds or hours away). A
+// second SIGHUP interrupts that select() and both count as one. So the SIGHUP
+// goes out at the line and again every relisten_interval until nxagent
+// prints resume_line ("Session: Resuming session": it has acted on it, and
+// ignores SIGHUP while it resumes), at most relisten_max_tries times.
+// Without a resume_line it goes out once.
 bool Leader::read_display_output() {
     const DisplayOutput::Events ev = output_->read_available();
+    if (ev.resuming && relisten_tries_) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - suspended_at_).count();
+        log::info("The display server resumes, " + std::to_string(ms) + " ms after it suspended, after " +
+                      std::to_string(relisten_tries_) + " SIGHUP(s)",
+                  fields());
+        relisten_tries_ = 0;
+    }
     if (ev.ready_lines && relisten_sent_) {
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - suspended_at_).count();
         log::info("The display server listens again, " + std::to_string(ms) + " ms after it suspended", fields());
@@ -109,12 +122,9 @@ bool Leader::read_display_output() {
     if (ev.suspended && display_server_running()) {
         log::info("The display server suspended itself (its client went away); SIGHUP makes it listen again",
                   fields());
-        // The first look one interval after the line: a SIGHUP right at
-        // the line was always dropped here, even with the port closed.
         suspended_at_ = Clock::now();
-        relisten_tries_ = 1;
-        relisten_sent_ = false;
-        relisten_due_ = suspended_at_ + relisten_interval;
+        relisten_tries_ = 0;
+        relisten();
     }
     if (ev.started && !programs_started_) {
         log::info("The display server printed its start line '" + spec_.start_line +
@@ -134,38 +144,27 @@ bool Leader::display_server_running() const {
            });
 }
 
-// One more look at a suspended display server's transport; the SIGHUP once
-// it is gone (read_display_output()).
+// One more SIGHUP to a suspended display server (read_display_output()).
 void Leader::relisten() {
     if (!display_server_running()) {
         relisten_tries_ = 0;
         return;
     }
-    bool down = spec_.nx_port == 0;
-    if (!down) {
-        try {
-            down = open_connections_on_port(static_cast<uint16_t>(spec_.nx_port)) == 0;
-        } catch (const std::exception& e) {
-            auto f = fields();
-            f.push_back({"RSM_ERROR", e.what()});
-            log::warning(std::string("Cannot look at the display server's NX port: ") + e.what(), f);
-            down = true;  // better a SIGHUP that may be dropped than none
-        }
-    }
-    if (!down && relisten_tries_ + 1 >= relisten_max_tries) {
-        log::warning("The display server still holds its NX connection " +
-                         std::to_string(relisten_max_tries * relisten_interval.count()) +
-                         " ms after it suspended; sending SIGHUP anyway",
-                     fields());
-        down = true;
-    }
-    if (down) {
-        (void)kill(display_pid_, SIGHUP);
+    (void)kill(display_pid_, SIGHUP);
+    relisten_sent_ = true;
+    ++relisten_tries_;
+    if (relisten_tries_ == 1) log::info("Sent SIGHUP to the display server", fields());
+    if (spec_.resume_line.empty()) {
         relisten_tries_ = 0;
-        relisten_sent_ = true;
         return;
     }
-    ++relisten_tries_;
+    if (relisten_tries_ >= relisten_max_tries) {
+        log::warning("The display server did not print its resume line '" + spec_.resume_line + "' after " +
+                         std::to_string(relisten_tries_) + " SIGHUPs; giving up",
+                     fields());
+        relisten_tries_ = 0;
+        return;
+    }
     relisten_due_ = Clock::now() + relisten_interval;
 }
 

@@ -22,7 +22,7 @@ namespace {
 
 constexpr int connect_timeout_ms = 1000;
 // TCP states as inet_diag numbers them (include/net/tcp_states.h).
-constexpr unsigned tcp_established = 1, tcp_syn_recv = 3, tcp_close_wait = 8, tcp_listen = 10;
+constexpr unsigned tcp_established = 1, tcp_syn_recv = 3, tcp_listen = 10;
 
 struct Owner {
     uint32_t uid;
@@ -156,17 +156,6 @@ std::string check_tcp_peer_owner(int fd, uint16_t port, uid_t uid) {
     } catch (const std::system_error& e) {
         return e.what();
     }
-}
-
-std::size_t open_connections_on_port(uint16_t port) {
-    inet_diag_req_v2 req{};
-    req.sdiag_family = AF_INET;
-    req.sdiag_protocol = IPPROTO_TCP;
-    req.idiag_states = (1U << tcp_established) | (1U << tcp_close_wait);
-    std::size_t n = 0;
-    for (const Owner& o : query(req, true))
-        if (o.local_port == port && o.inode != 0) ++n;
-    return n;
 }
 
 }  // namespace rsm::session

@@ -30,9 +30,4 @@ UniqueFd connect_loopback_tcp(uint16_t port);
 // 127.0.0.1:`port` made by us) belongs to `uid`, else why not.
 std::string check_tcp_peer_owner(int fd, uint16_t port, uid_t uid);
 
-// How many connections accepted on 127.0.0.1:`port` their owner still holds
-// open (ESTABLISHED or CLOSE_WAIT, with a socket inode): nxagent's NX
-// transport is gone once this is 0. Throws std::system_error.
-std::size_t open_connections_on_port(uint16_t port);
-
 }  // namespace rsm::session

@@ -162,10 +162,12 @@ StartParams read_start_params(sd_bus_message* m) {
                 (p.display_client_socket.front() != '/' || p.display_client_socket.size() >= sizeof(sockaddr_un::sun_path)))
                 throw invalid(key, "must be an absolute path that fits sockaddr_un");
         }
-        else if (key == "display_ready_line" || key == "display_suspend_line" || key == "display_start_line") {
-            std::string& line = key == "display_ready_line"     ? p.display_ready_line
-                                : key == "display_start_line" ? p.display_start_line
-                                                              : p.display_suspend_line;
+        else if (key == "display_ready_line" || key == "display_suspend_line" || key == "display_start_line" ||
+                 key == "display_resume_line") {
+            std::string& line = key == "display_ready_line"    ? p.display_ready_line
+                                : key == "display_start_line"  ? p.display_start_line
+                                : key == "display_resume_line" ? p.display_resume_line
+                                                               : p.display_suspend_line;
             line = read_string(m, key);
             if (line.size() > 200 || !std::all_of(line.begin(), line.end(), [](char c) { return c >= 0x20 && c <= 0x7e; }))
                 throw invalid(key, "must be at most 200 printable ASCII characters");

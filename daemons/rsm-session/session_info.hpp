@@ -33,6 +33,7 @@ struct StartParams {
     std::string display_client_socket;  // where the server accepts its gateway; "" = unused (display_client_watch.hpp)
     std::string display_ready_line, display_suspend_line;  // [display.*] ready_line, suspend_line; "" = unused
     std::string display_start_line;                        // [display.*] start_line; "" = unused
+    std::string display_resume_line;                       // [display.*] resume_line; "" = unused
     uint32_t display_port = 0;  // nxagent: its listen port on 127.0.0.1 (Connect's target)
     std::string nx_options, nx_options_file;  // nxagent: its display string (session/nx_display.hpp), its file
     std::vector<CompanionCommand> companions;  // session/companion.hpp

@@ -73,6 +73,9 @@ struct LeaderSpec {
     // server SIGHUP (nxagent: listen again for the next client).
     std::string ready_line;
     std::string suspend_line;
+    // nxagent's line saying it acts on that SIGHUP; until it comes the
+    // leader repeats the SIGHUP (leader_display.cpp). "" = one SIGHUP.
+    std::string resume_line;
     // When not empty, the session program and companions start only once a
     // stderr line holds this (nxagent takes X clients only after its first
     // NX client connected: "Session: Session started"); "ready" comes before.
@@ -82,7 +85,6 @@ struct LeaderSpec {
     // removes it at the end. Both "" for other types.
     std::string nx_options;
     std::string nx_options_file;
-    unsigned nx_port = 0;  // nxagent's listen port: its transport is down when nothing holds it
     // A unix socket the display server listens on once it serves, some
     // time after it wrote its display number (xpra: its socket comes up
     // after its X server). "ready" then waits until the display server's

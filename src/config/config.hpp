@@ -150,6 +150,10 @@ struct Display {
     // suspended itself; the leader answers it with SIGHUP so that the server
     // listens again (nxagent). "" = none.
     std::string suspend_line = {};
+    // A stderr line (substring) saying the server acts on that SIGHUP
+    // (nxagent: "Session: Resuming session"); the leader repeats the SIGHUP
+    // until it comes. "" = one SIGHUP.
+    std::string resume_line = {};
     // A stderr line (substring) after which the server takes X clients: the
     // session program and companions start only then ("" = at ready).
     // nxagent's X server runs only once its first NX client connected.
@@ -181,6 +185,7 @@ struct Displays {
                              "-nolisten", "tcp"},
                     .ready_line = "Waiting for connection",
                     .suspend_line = "Session: Session suspended",
+                    .resume_line = "Session: Resuming session",
                     .start_line = "Session: Session started",
                     .nx_options = "link=lan"};
     // xpra 3.1 as a headless server for one user: seamless ("xpra start")

@@ -6,7 +6,9 @@
 // inflate path with its size bound), the rest the payload of a rencoded
 // main packet. Checked: a decoded value re-encodes as bencode that decodes
 // again (the gateway's own packets), and a failure always says where; the
-// whole input as bare rencode behaves the same.
+// whole input as bare rencode behaves the same. A decoded dict also goes
+// through the hello's session choice (xpra_target.hpp): a target or a
+// reason for the client, never neither.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -14,6 +16,7 @@
 #include "fuzz_check.hpp"
 #include "xpra_codec.hpp"
 #include "xpra_frame.hpp"
+#include "xpra_target.hpp"
 
 namespace x = rsm::gateway::xpra;
 
@@ -26,6 +29,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const x::Decoded again =
             x::bencode_decode(std::span(reinterpret_cast<const std::uint8_t*>(b.data()), b.size()));
         FUZZ_CHECK(again.value.has_value());
+        if (bare.value->dict()) {
+            const x::TargetResult t = x::target_of_hello(*bare.value);
+            FUZZ_CHECK(t.target.has_value() != !t.client_error.empty());
+        }
     } else {
         FUZZ_CHECK(bare.error.rfind("offset ", 0) == 0);
     }

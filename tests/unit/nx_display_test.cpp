@@ -71,8 +71,9 @@ TEST_CASE("nx: LineSplitter cuts lines, drops NULs and CRs, bounds a line", "[nx
     CHECK(lines.back() == "tail");
 }
 
-TEST_CASE("nx: DisplayOutput reports the ready line once and every suspend line", "[nx]") {
-    session::DisplayOutput out{{"Waiting for connection", "Session: Session suspended", "Session: Session started"},
+TEST_CASE("nx: DisplayOutput reports the ready line once and every suspend and resume line", "[nx]") {
+    session::DisplayOutput out{{"Waiting for connection", "Session: Session suspended", "Session: Session started",
+                                "Session: Resuming session"},
                                "rsm-unit-test"};
     const int w = out.write_fd();
     auto say = [&](const std::string& text) { REQUIRE(write(w, text.data(), text.size()) == ssize_t(text.size())); };
@@ -95,9 +96,11 @@ TEST_CASE("nx: DisplayOutput reports the ready line once and every suspend line"
     say("Session: Suspending session at 'x'.\nSession: Session suspended at 'x'.\n");
     ev = out.read_available();
     CHECK(ev.suspended == 1);
+    CHECK(ev.resuming == 0);
     CHECK_FALSE(ev.ready);
-    say("Info: Waiting for connection from '127.0.0.1'\n");
+    say("Session: Resuming session at 'x'.\nInfo: Waiting for connection from '127.0.0.1'\n");
     ev = out.read_available();
+    CHECK(ev.resuming == 1);
     CHECK_FALSE(ev.ready);  // the first time only
     CHECK(ev.ready_lines == 1);
 

@@ -89,3 +89,12 @@ TEST_CASE("nx protocol: lines are bounded", "[nxserver]") {
     CHECK(big.buffered() == 0);
     CHECK_FALSE(big.feed("\n"));
 }
+
+TEST_CASE("nx protocol: after the last line, the rest is taken as is", "[nxserver]") {
+    LineReader r;
+    REQUIRE(r.feed(std::string_view{"bye\n\x01\x02NX-transport\0x", 20}));
+    CHECK(r.next() == "bye");
+    CHECK(r.take_rest() == std::string{"\x01\x02NX-transport\0x", 16});
+    CHECK(r.buffered() == 0);
+    CHECK_FALSE(r.next());
+}

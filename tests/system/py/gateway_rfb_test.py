@@ -3,9 +3,9 @@ TigerVNC's vncviewer with VeNCrypt TLSPlain reaches alice's desktop (the
 screenshot is her red xterm), a second connection the same session,
 "alice:new" a second one; a wrong password gets "Authentication failed" and
 creates nothing; the relay runs as a non-root uid in group rsm-gateway;
-clients that speak first are turned away with a log line."""
+clients that speak an unknown protocol first are turned away with a log
+line (HTTP is answered: gateway_web_test.py)."""
 
-import json
 import os
 import socket
 import ssl
@@ -15,16 +15,10 @@ import time
 import unittest
 
 from rdp_client import RED, ClientScreen, colour_share, stop
+from gateway_common import configure_certificate, journal
 from systest import login, run, sessions, wait
 
 PORT = 5900
-
-
-def journal(**match):
-    """rsm-gateway's journal entries (dicts) whose fields equal `match`."""
-    out = run("journalctl", "--no-pager", "-o", "json", "-t", "rsm-gateway").stdout
-    entries = [json.loads(line) for line in out.splitlines() if line.strip()]
-    return [e for e in entries if all(e.get(k) == v for k, v in match.items())]
 
 
 def diagnostics():
@@ -217,34 +211,24 @@ class GatewayRfb(unittest.TestCase):
             g.Close()
 
     def test_6_client_speaking_first_is_turned_away(self):
+        # HTTP is served on this port now (noVNC: gateway_web.sh); a client
+        # speaking something the gateway does not know is closed.
         s = socket.create_connection(("127.0.0.1", PORT), timeout=30)
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"HELLO rsm\r\n")
         s.settimeout(10)
         start = time.monotonic()
-        self.assertEqual(s.recv(100), b"", "rsm-gateway answered an HTTP request")
+        self.assertEqual(s.recv(100), b"", "rsm-gateway answered an unknown protocol")
         s.close()
         self.assertLess(time.monotonic() - start, 5)
-        wait(lambda: journal(MESSAGE="protocol not served yet", RSM_PROTOCOL="http"), 10,
+        wait(lambda: journal(MESSAGE="protocol not served yet", RSM_PROTOCOL="unknown"), 10,
              "the 'protocol not served yet' log line")
-
-    CERT, KEY = "/etc/rsm/gateway-test-cert.pem", "/etc/rsm/gateway-test-key.pem"
-
-    def configure_certificate(self):
-        cert, key = self.CERT, self.KEY
-        os.makedirs("/etc/rsm", exist_ok=True)
-        if not os.path.exists(cert):
-            r = run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            # The key is for the gateway's transient user: group rsm-gateway.
-            run("chgrp", "rsm-gateway", key)
-            os.chmod(key, 0o640)
-        with open("/etc/rsm/gateway.toml", "w") as f:
-            f.write(f'[tls]\ncertificate = "{cert}"\nkey = "{key}"\n')
-        return cert
+        s = socket.create_connection(("127.0.0.1", PORT), timeout=30)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertTrue(recv_exact(s, 12).startswith(b"HTTP/1.1 "), "no HTTP answer to an HTTP request")
+        s.close()
 
     def test_8_vncviewer_with_x509plain(self):
-        cert = self.configure_certificate()
+        cert = configure_certificate()
         try:
             wait(lambda: not gateway_processes(), 30, "the previous relay to end")
             env = dict(os.environ, DISPLAY=self.screen.display, VNC_USERNAME="alice", VNC_PASSWORD="alice-pw")
@@ -266,7 +250,7 @@ class GatewayRfb(unittest.TestCase):
             os.unlink("/etc/rsm/gateway.toml")
 
     def test_7_x509plain_with_a_configured_certificate(self):
-        cert = self.configure_certificate()
+        cert = configure_certificate()
         try:
             # Each connection is a new process: it reads the file as it is now.
             s, result, reason, offered = vencrypt_login("bob", "bob-pw", subtype=262, cafile=cert)

@@ -65,6 +65,28 @@ class Relay:
             self.done.set()
 
 
+class NxClientScreen(ClientScreen):
+    """The client's Xvfb, with -noreset: an X server resets when its last
+    client leaves and then closes every connection still in its setup, so
+    an xwd screenshot ending while nxproxy opens its X connection for
+    nxagent killed that connection ("Unable to open display" on nxagent's
+    side). A user's X server has clients of its own and never resets here.
+    It logs every connection it accepts or refuses (-audit 4) to
+    /tmp/xvfb.log, shown when a picture does not come."""
+
+    def __enter__(self):
+        self.log = open("/tmp/xvfb.log", "ab")
+        self.proc = subprocess.Popen(["Xvfb", self.display, "-screen", "0", self.geometry, "-nolisten", "tcp",
+                                      "-noreset", "-audit", "4"],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        wait(lambda: os.path.exists(f"/tmp/.X11-unix/X{self.display[1:]}"), 20, "the client's Xvfb")
+        return self
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        self.log.close()
+
+
 def nxproxy(screen, port, cookie, log):
     env = dict(os.environ, DISPLAY=screen.display)
     return subprocess.Popen(["nxproxy", "-S", f"nx/nx,connect=127.0.0.1,port={port},cookie={cookie}:99"],
@@ -97,7 +119,8 @@ class NxSessionTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.screen = ClientScreen(free_display(), "1280x1024x24").__enter__()
+        cls.proxies = []  # nxproxy pids, to find their lines in the Xvfb log
+        cls.screen = NxClientScreen(free_display(), "1280x1024x24").__enter__()
 
     @classmethod
     def tearDownClass(cls):
@@ -114,13 +137,22 @@ class NxSessionTest(unittest.TestCase):
             sockets = run("ss", "-Hlxtn").stdout
             raise AssertionError(f"{e}\n--- nxagent and rsm-session\n{journal_nxagent()}\n--- nxproxy\n"
                                  + open("/tmp/nxproxy.log", errors="replace").read()[-3000:] + errors
+                                 + "\n--- Xvfb (nxproxy's connections, refusals)\n" + self.xvfb_lines()
                                  + "\n--- listening\n" + sockets) from None
+
+    def xvfb_lines(self):
+        """Lines of the client Xvfb's audit log about nxproxy or a refusal
+        (xwd's screenshots, the rest, connect every moment)."""
+        marks = [f"pid={pid} " for pid in self.proxies] + ["reject", "Xvfb", "rror"]
+        with open("/tmp/xvfb.log", errors="replace") as f:
+            return "".join(line for line in f if any(m in line for m in marks))[-4000:]
 
     def attach(self, g, sid):
         fds, details = sc.connect_session(g, sid, client_name="nx-client")
         relay = Relay(fds["display"], fds["control"])
         log = open("/tmp/nxproxy.log", "ab")
         proxy = nxproxy(self.screen, relay.port, details["nx_cookie"], log)
+        self.proxies.append(proxy.pid)
         return details, relay, proxy
 
     def test_nx_session(self):

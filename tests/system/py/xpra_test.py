@@ -7,7 +7,11 @@ it reaches the same session; a wrong password gets "authentication
 failed" and creates nothing; a bare hello gets the gateway's challenge; a
 second client takes the session over (the first is cut off); an
 "xpra-desktop" session made through Gateway1 answers on the socket
-ConnectSession hands out."""
+ConnectSession hands out; `xpra info`, `id` and `version` through the
+gateway answer with the session's own server; `xpra start-desktop
+tcp://...` makes a whole-desktop session (its blue root on the client's
+screen) and `--username=alice:desktop` reattaches it; `xpra attach
+ssl://...` does TLS with the gateway's certificate, then the same login."""
 
 import json
 import os
@@ -18,19 +22,18 @@ import subprocess
 import unittest
 
 from rdp_client import RED, ClientScreen, colour_share, stop
+import ssl
 import session_client as sc
+from gateway_common import CERT, configure_certificate, journal
 from systest import end_sessions, login, record, run, sessions, unit_prop, wait
 
 PORT = 5900
 PWFILE = "/root/xpra-alice.pw"
 BADFILE = "/root/xpra-bob-wrong.pw"
 CLIENT_LOG = "/root/xpra-client.log"
-
-
-def journal(**match):
-    out = run("journalctl", "--no-pager", "-o", "json", "-t", "rsm-gateway").stdout
-    entries = [json.loads(line) for line in out.splitlines() if line.strip()]
-    return [e for e in entries if all(e.get(k) == v for k, v in match.items())]
+BLUE = (0, 0, 255)
+CLIENT_OPTIONS = ["--opengl=no", "--tray=no", "--notifications=no", "--speaker=off", "--microphone=off",
+                  "--webcam=no", "--mmap=no", "--printing=no", "--file-transfer=no"]
 
 
 def diagnostics():
@@ -79,15 +82,14 @@ class Xpra(unittest.TestCase):
     def tearDownClass(cls):
         cls.screen.__exit__(None, None, None)
 
-    def client(self, user, pwfile):
+    def client(self, user, pwfile, mode="attach", url=None, extra=()):
         env = dict(os.environ, DISPLAY=self.screen.display)
         log = open(CLIENT_LOG, "ab")
-        log.write(f"--- xpra attach {user}\n".encode())
+        log.write(f"--- xpra {mode} {user}\n".encode())
         log.flush()
         return subprocess.Popen(
-            ["timeout", "120", "xpra", "attach", f"tcp://{user}@127.0.0.1:{PORT}/", f"--password-file={pwfile}",
-             "--opengl=no", "--tray=no", "--notifications=no", "--speaker=off", "--microphone=off",
-             "--webcam=no", "--mmap=no", "--printing=no", "--file-transfer=no"],
+            ["timeout", "120", "xpra", mode, url or f"tcp://{user}@127.0.0.1:{PORT}/", f"--password-file={pwfile}",
+             *CLIENT_OPTIONS, *extra],
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
     def see_red(self, what):
@@ -255,12 +257,125 @@ class Xpra(unittest.TestCase):
 
     def test_8_xpra_info_through_the_gateway(self):
         """`xpra info` through rsm-gateway answers with the session's own
-        server (its display), not the gateway's."""
-        display = self.user_sessions("alice")[self.first_session]["display"]
-        r = run("timeout", "60", "xpra", "info", f"tcp://alice@127.0.0.1:{PORT}/", f"--password-file={PWFILE}",
+        server: its display and its command line, which names the socket
+        rsm made for this session (xpra-<session id>); `xpra id` and `xpra
+        version` too."""
+        sid = self.first_session
+        display = self.user_sessions("alice")[sid]["display"]
+
+        def request(mode):
+            r = run("timeout", "60", "xpra", mode, f"tcp://alice@127.0.0.1:{PORT}/", f"--password-file={PWFILE}",
+                    timeout=90)
+            self.assertEqual(r.returncode, 0, f"xpra {mode}: " + r.stdout[-2000:] + r.stderr[-2000:] + diagnostics())
+            # xpra logs these lines (stderr) or prints them (stdout), by version.
+            return {k: v for k, _, v in (x.partition("=") for x in (r.stdout + r.stderr).splitlines()) if _}
+
+        n = len(connected_entries())
+        info = request("info")
+        self.assertEqual(info.get("server.display"), display, sorted(info)[:40])
+        self.assertIn(f"/xpra-{sid}", info.get("server.argv", ""))
+        # A proxy would say "proxy"; a desktop server "GTK3 X11 desktop".
+        self.assertEqual(info.get("server.mode"), "GTK3 X11")
+        self.assertEqual(connected_entries()[n]["RSM_SESSION_ID"], sid)
+        ident = request("id")
+        self.assertEqual(ident.get("display"), display, ident)
+        self.assertEqual(ident.get("session-type"), "seamless", ident)
+        v = run("timeout", "60", "xpra", "version", f"tcp://alice@127.0.0.1:{PORT}/", f"--password-file={PWFILE}",
                 timeout=90)
-        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:] + diagnostics())
-        self.assertIn(f"server.display={display}\n", r.stdout + "\n", r.stdout[-3000:])
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        self.assertIn("3.1", v.stdout + v.stderr)
+        self.assertEqual(len(connected_entries()), n + 3)
+
+    def test_8b_xpra_start_desktop_and_the_desktop_selector(self):
+        """`xpra start-desktop ssl://alice@...` (hello key start-new-session;
+        xpra 3.1's start-desktop client sends a password only over TLS, not
+        even to loopback) makes a new session of type xpra-desktop: the
+        client shows a whole desktop (its blue root window, which a seamless
+        session never shows). Detached, `xpra attach tcp://...
+        --username=alice:desktop` reaches it again, and `xpra info` there
+        names a desktop server."""
+        configure_certificate()
+        n = len(connected_entries())
+        c = self.client("alice", PWFILE, mode="start-desktop", url=f"ssl://alice@127.0.0.1:{PORT}/",
+                        extra=[f"--ssl-ca-certs={CERT}"])
+        try:
+            entry = self.wait_connected(n + 1)[-1]
+            self.see_blue("alice's blue desktop through xpra start-desktop")
+        finally:
+            stop(c)
+            os.unlink("/etc/rsm/gateway.toml")
+        sid = entry["RSM_SESSION_ID"]
+        self.assertEqual(entry["RSM_REUSED"], "no")
+        self.assertEqual(entry["RSM_SESSION_TYPE"], "xpra-desktop")
+        self.assertNotEqual(sid, self.first_session)
+        self.assertEqual(self.user_sessions("alice")[sid]["display_type"], "xpra-desktop")
+        pids = run("pgrep", "-u", "alice", "-f", "xpra start-desktop").stdout.split()
+        self.assertTrue(pids, "no xpra start-desktop server of alice's")
+        wait(lambda: self.user_sessions("alice")[sid]["state"] == "disconnected", 30,
+             "alice's desktop session to be disconnected")
+        Xpra.desktop_session = sid
+
+        url = f"tcp://127.0.0.1:{PORT}/"
+        c = self.client("alice:desktop", PWFILE, url=url, extra=["--username=alice:desktop"])
+        try:
+            entry = self.wait_connected(n + 2)[-1]
+            self.see_blue("alice's desktop again, by alice:desktop")
+        finally:
+            stop(c)
+        self.assertEqual(entry["RSM_REUSED"], "yes")
+        self.assertEqual(entry["RSM_SESSION_ID"], sid)
+        self.assertEqual(entry["RSM_USER"], "alice")
+        wait(lambda: self.user_sessions("alice")[sid]["state"] == "disconnected", 30,
+             "alice's desktop session to be disconnected again")
+        r = run("timeout", "60", "xpra", "info", url, "--username=alice:desktop", f"--password-file={PWFILE}",
+                timeout=90)
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        self.assertIn("server.mode=GTK3 X11 desktop\n", r.stdout + r.stderr)
+        self.assertIn(f"/xpra-{sid}", r.stdout + r.stderr)
+        # The seamless session is still the one a plain "alice" reaches.
+        self.assertEqual(set(self.user_sessions("alice")), {self.first_session, sid})
+
+    def see_blue(self, what):
+        self.screen.wait_for(what, lambda shot: colour_share(shot, BLUE, 8) > 0.3, 90, diagnostics)
+
+    def test_8c_xpra_over_tls(self):
+        """`xpra attach ssl://alice@127.0.0.1:5900/`, verifying the
+        gateway's [tls] certificate: TLS (GnuTLS) first, then the same xpra
+        login inside, and alice's seamless session on the client's screen.
+        Inside TLS, HTTP is answered and anything else is closed with a
+        journal line."""
+        configure_certificate()
+        try:
+            n = len(connected_entries())
+            c = self.client("alice", PWFILE, url=f"ssl://alice@127.0.0.1:{PORT}/",
+                            extra=[f"--ssl-ca-certs={CERT}", "--ssl-server-verify-mode=required"])
+            try:
+                entry = self.wait_connected(n + 1)[-1]
+                self.see_red("alice's red xterm through xpra attach ssl://")
+            finally:
+                stop(c)
+            self.assertEqual(entry.get("RSM_TLS"), "yes")
+            self.assertEqual(entry["RSM_SESSION_ID"], self.first_session)
+            self.assertEqual(entry["RSM_SESSION_TYPE"], "xpra")
+
+            ctx = ssl.create_default_context(cafile=CERT)
+            # HTTP inside TLS is HTTPS (noVNC: gateway_web_test.py) ...
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", PORT), timeout=30),
+                                 server_hostname="127.0.0.1") as s:
+                s.sendall(b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 "), "no HTTP answer inside TLS")
+            # ... and anything else is closed.
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", PORT), timeout=30),
+                                 server_hostname="127.0.0.1") as s:
+                s.sendall(b"\x00\x01 not a protocol\r\n")
+                try:
+                    self.assertEqual(s.recv(100), b"")
+                except (ssl.SSLError, ConnectionError):
+                    pass
+            wait(lambda: journal(MESSAGE="protocol inside TLS not served yet", RSM_PROTOCOL="unknown"), 10,
+                 "the 'protocol inside TLS not served yet' line")
+        finally:
+            os.unlink("/etc/rsm/gateway.toml")
 
     def test_9_ending_an_xpra_session_leaves_nothing(self):
         """TerminateSession of bob's xpra-desktop session: xpra, its Xvfb

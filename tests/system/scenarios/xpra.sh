@@ -6,7 +6,7 @@
 # Python in tests/system/py/xpra_test.py; this script prepares the container.
 # Binds 5900: run under `flock /tmp/xrdp-ports.lock`.
 source "$RSM_SYSTEST_LIB"
-for f in /usr/bin/xpra /usr/bin/Xvfb /usr/bin/xwd /usr/bin/convert /usr/bin/xdotool; do
+for f in /usr/bin/xpra /usr/bin/Xvfb /usr/bin/xwd /usr/bin/convert /usr/bin/xdotool /usr/bin/xsetroot /usr/bin/openssl; do
     if [[ ! -e $f ]]; then
         echo "1..1"; echo "not ok 1 - xpra, Xvfb, xwd, xdotool and ImageMagick are installed (no $f: run tools/install-deps)"; exit 1
     fi
@@ -17,11 +17,13 @@ set -e
     make_user bob
     # The session program: rsm's startwm.sh, which starts a terminal for a
     # seamless xpra session; its resources make it a red window whose
-    # picture the check can count.
+    # picture the check can count. A whole desktop (xpra-desktop) gets a
+    # blue root window first: only a desktop shows its root.
     mkdir -p /usr/local/share/rsm-systest /etc/rsm/rsm.toml.d
     printf 'XTerm*background: red\nXTerm*foreground: red\nXTerm*geometry: 100x40+0+0\n' \
         >/usr/local/share/rsm-systest/xterm.ad
-    printf '#!/bin/sh\nexport XENVIRONMENT=/usr/local/share/rsm-systest/xterm.ad\nexec /etc/rsm/startwm.sh\n' \
+    printf '#!/bin/sh\nexport XENVIRONMENT=/usr/local/share/rsm-systest/xterm.ad\n%s\nexec /etc/rsm/startwm.sh\n' \
+        '[ "$RSM_DISPLAY_TYPE" = xpra-desktop ] && xsetroot -solid blue' \
         >/usr/local/bin/rsm-systest-session
     chmod 755 /usr/local/bin/rsm-systest-session
     printf '[session]\nstart_script = "/usr/local/bin/rsm-systest-session"\n' >/etc/rsm/rsm.toml.d/50-xpra.toml
