@@ -35,6 +35,14 @@ CT_MASK_UNITS=${CT_MASK_UNITS:-"postgresql.service postgresql@.service xrdp.serv
     x2gobroker-loadchecker.service x2gocleansessions.service apache2.service nginx.service
     xpra.socket xpra.service"}
 
+# Containers share the host's network. Whatever listens on fixed TCP ports
+# there (the scenarios marked "# systest-lock: ports", the benchmarks) holds
+# this lock while it runs: fd 9, until the caller exits.
+CT_PORTS_LOCK=${CT_PORTS_LOCK:-/run/lock/rsm-systest-ports.lock}
+ct_ports_lock() {
+    exec 9>"$CT_PORTS_LOCK" && flock 9
+}
+
 ct_comment() { sed -e 's/^/# /'; }
 
 # The cgroup hierarchies a container's systemd uses: the unified (v2) one and,

@@ -54,6 +54,15 @@ if [[ -n $unmask ]]; then
     for u in $CT_MASK_UNITS; do [[ " $unmask " == *" $u "* ]] || kept+=("$u"); done
     CT_MASK_UNITS="${kept[*]}"
 fi
+# Containers share the host's network: a scenario that listens on fixed TCP
+# ports (xrdp's 3350/3389, the gateway's 5900, the broker's 8080) says so in
+# a line "# systest-lock: ports" and runs only while no other such scenario
+# does, whichever checkout or CI run it comes from (ct_ports_lock in
+# container.sh; an outer `flock` on another file by hand is not needed).
+if grep -q '^# systest-lock: ports' "$scenario"; then
+    echo "# taking the ports lock ($CT_PORTS_LOCK)"
+    ct_ports_lock
+fi
 bootlog=$(mktemp /tmp/rsm-boot.XXXXXXXX)
 ct_boot >"$bootlog"; boot_rc=$?
 cat "$bootlog"

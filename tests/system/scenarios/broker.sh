@@ -7,7 +7,8 @@
 # shows the profile list, and the SSH front end (rsm-broker --task) prints the same
 # body. The checks are Python in tests/system/py/broker_test.py; this
 # script prepares the container.
-# Binds 8080 on the shared host network: run under `flock /tmp/xrdp-ports.lock`.
+# Binds 8080 on the shared host network: the harness holds the ports lock (below).
+# systest-lock: ports
 source "$RSM_SYSTEST_LIB"
 for f in /usr/bin/curl /usr/bin/pyhoca-cli /usr/bin/x2goclient /usr/bin/Xvfb /usr/bin/xdotool /usr/bin/import; do
     if [[ ! -e $f ]]; then

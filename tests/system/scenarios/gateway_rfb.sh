@@ -4,7 +4,8 @@
 # vncviewer under a private Xvfb logging in with VeNCrypt TLSPlain, and a
 # small Python RFB client for exact failure reasons. The checks are Python
 # in tests/system/py/gateway_rfb_test.py; this script prepares the container.
-# Binds 5900: run under `flock /tmp/xrdp-ports.lock` (the xrdp scenario uses 59xx).
+# Binds 5900: the harness holds the ports lock (below; the xrdp scenario uses 59xx).
+# systest-lock: ports
 source "$RSM_SYSTEST_LIB"
 for f in /usr/bin/vncviewer /usr/bin/Xvfb /usr/bin/xwd /usr/bin/convert; do
     if [[ ! -e $f ]]; then

@@ -6,7 +6,8 @@
 # over HTTPS/wss:// with a test certificate in gateway.toml. The checks are
 # Python in tests/system/py/gateway_web_test.py (Chromium driven through its
 # DevTools protocol); this script prepares the container.
-# Binds 5900: run under `flock /tmp/xrdp-ports.lock`.
+# Binds 5900: the harness holds the ports lock (below).
+# systest-lock: ports
 source "$RSM_SYSTEST_LIB"
 for f in /usr/bin/chromium /usr/share/novnc/vnc.html /usr/bin/curl /usr/bin/convert /usr/bin/openssl; do
     if [[ ! -e $f ]]; then

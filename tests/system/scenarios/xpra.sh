@@ -4,7 +4,8 @@
 # (127.0.0.1:5900). The real xpra client under a private Xvfb attaches with
 # `xpra attach tcp://alice@127.0.0.1:5900/ --password-file=F`. The checks are
 # Python in tests/system/py/xpra_test.py; this script prepares the container.
-# Binds 5900: run under `flock /tmp/xrdp-ports.lock`.
+# Binds 5900: the harness holds the ports lock (below).
+# systest-lock: ports
 source "$RSM_SYSTEST_LIB"
 for f in /usr/bin/xpra /usr/bin/Xvfb /usr/bin/xwd /usr/bin/convert /usr/bin/xdotool /usr/bin/xsetroot /usr/bin/openssl; do
     if [[ ! -e $f ]]; then

@@ -6,6 +6,7 @@
 # Python in tests/system/py/xrdp_test.py; this script prepares the container.
 # Other containers keep xrdp's units masked; this one starts them:
 # systest-unmask: xrdp.service xrdp-sesman.service
+# systest-lock: ports
 source "$RSM_SYSTEST_LIB"
 for f in /usr/sbin/xrdp /usr/bin/xfreerdp /usr/bin/Xvfb /usr/bin/xwd; do
     if [[ ! -e $f ]]; then
