@@ -170,8 +170,14 @@ class FrameScreen(ClientScreen):
         path = os.path.join(self.dir, "Xvfb_screen0")
         wait(lambda: os.path.exists(f"/tmp/.X11-unix/X{self.display[1:]}") and os.path.exists(path), 20,
              "the client's Xvfb")
-        self.fb = open(path, "rb")
-        h = struct.unpack(">25I", self.fb.read(100))
+        self.fb = open(path, "rb", buffering=0)  # unbuffered: every read sees the server's pixels
+
+        def header():
+            self.fb.seek(0)
+            data = self.fb.read(100)
+            # Xvfb creates the file before it writes the XWD header.
+            return struct.unpack(">25I", data) if len(data) == 100 and data[:4] != bytes(4) else None
+        h = wait(header, 20, "the client's Xvfb to write its framebuffer header")
         # bits_per_pixel (11), bytes_per_line (12), red_mask (14); byte order (7) LSBFirst
         if h[11] != 32 or h[14] != 0xff0000 or h[7] != 0:
             raise RuntimeError(f"unexpected XWD layout {h}")
