@@ -105,6 +105,16 @@ int serve(const std::string& config_path) {
 
 }  // namespace
 
+#if defined(__SANITIZE_ADDRESS__)
+// Sanitizer builds (CI) only, as rsm-session: at exit LeakSanitizer stops
+// the world from a tracer it clones, which calls ptrace(); the unit's
+// SystemCallFilter (@system-service) kills the tracer for it, and the
+// process then waits for that tracer for ever (the broker scenario's
+// restart timed out in stop-sigterm). AddressSanitizer and UBSan stay on;
+// only the exit leak check is off.
+extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
+#endif
+
 int main(int argc, char** argv) {
     std::string config_path = std::string(RSM_SYSCONF_DIR) + "/broker.toml";
     std::vector<std::string> task_args;
