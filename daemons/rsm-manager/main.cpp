@@ -330,6 +330,16 @@ int run(Daemon& d) {
 
 }  // namespace
 
+#if defined(__SANITIZE_ADDRESS__)
+// Sanitizer builds (CI) only, as rsm-session and rsm-broker: LeakSanitizer's
+// exit check hung the manager's stop until systemd's SIGKILL (the outage
+// scenario, 1 run of 3 on 2 Dec: systemd killed the main process and a
+// second "rsm-manager" task, LSan's stop-the-world tracer). Why the tracer
+// hangs is not understood (docs/design-notes.md); AddressSanitizer and
+// UBSan stay on, only the leak check at exit is off.
+extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
+#endif
+
 int main(int argc, char** argv) {
     Daemon d;
     int exit_code = 0;
