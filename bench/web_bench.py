@@ -59,6 +59,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "../tests/system/py"))
 from systest import run, wait  # noqa: E402
 from xrdp_bench import pct  # noqa: E402
+from session_bench import uss_kib  # noqa: E402
 from xrdp_scp import vnc_response  # noqa: E402
 
 USER = os.environ.get("BENCH_USER", "benchuser")
@@ -282,18 +283,6 @@ def start_baseline():
 
 def stop_baseline():
     run("systemctl", "stop", WS_UNIT, XTERM_UNIT, XVNC_UNIT)
-
-
-def uss_kib(pid):
-    total = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                    total += int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return total
 
 
 def pids_uss(pids):

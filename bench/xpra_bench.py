@@ -53,6 +53,7 @@ sys.path.insert(0, os.path.join(HERE, "../tests/system/py"))
 from rdp_client import stop  # noqa: E402
 from systest import run, wait  # noqa: E402
 from xrdp_bench import FrameScreen, pct  # noqa: E402
+from session_bench import uss_kib  # noqa: E402
 
 USER = os.environ.get("BENCH_USER", "benchuser")
 PASSWORD = os.environ.get("BENCH_PASSWORD", "benchuser-pw")
@@ -157,19 +158,6 @@ def start_baseline():
 
 def stop_baseline():
     run("systemctl", "stop", PROXY_UNIT, SERVER_UNIT)
-
-
-def uss_kib(pid):
-    """Private_Clean + Private_Dirty of a process, in KiB (None if gone)."""
-    total = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                    total += int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return total
 
 
 def pids_uss(pids):
