@@ -1,5 +1,6 @@
 #include "dialogue.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -68,6 +69,13 @@ const std::string* find(const Parameters& ps, std::string_view name) {
     for (const auto& [n, v] : ps)
         if (n == name) return &v;
     return nullptr;
+}
+
+std::string lower_ascii(std::string_view s) {
+    std::string out{s};
+    for (auto& ch : out)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    return out;
 }
 
 std::string status_text(std::string_view rsm_state) {
@@ -244,10 +252,23 @@ Output Dialogue::after_login(const CommandLine& c) {
         out.relay = have_session_ && c.command == Command::bye;
         state_ = State::done;
         return out;
-    case Command::listsession:
+    case Command::listsession: {
+        list_statuses_.clear();
+        if (const auto* st = find(*params, "status")) {
+            const auto value = unquote(*st);
+            if (!value) return fail(597, "Error: Parsing parameters: string \"" + printable(c.args) + "\" has invalid format");
+            std::string_view rest = *value;
+            while (!rest.empty()) {
+                const auto comma = rest.find(',');
+                std::string word = lower_ascii(rest.substr(0, comma));
+                if (!word.empty()) list_statuses_.push_back(std::move(word));
+                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            }
+        }
         state_ = State::waiting;
         pending_ = out.request.kind = RequestKind::list;
         return out;
+    }
     case Command::startsession: {
         if (have_session_) return fail(500, "Error: a session is ready already: send bye to connect to it");
         unsigned w = settings_.default_width, h = settings_.default_height;
@@ -313,7 +334,7 @@ Output Dialogue::on_list(const std::vector<SessionRow>& sessions) {
     if (pending_ != RequestKind::list) return out;
     pending_ = RequestKind::none;
     state_ = State::logged_in;
-    out.text = session_table(user_, sessions);
+    out.text = session_table(user_, sessions, list_statuses_);
     return prompt(std::move(out));
 }
 
@@ -345,15 +366,20 @@ Output Dialogue::on_terminated(std::string_view session_id) {
     return prompt(std::move(out));
 }
 
-std::string Dialogue::session_table(std::string_view user, const std::vector<SessionRow>& sessions) {
+std::string Dialogue::session_table(std::string_view user, const std::vector<SessionRow>& sessions,
+                                    const std::vector<std::string>& statuses) {
     std::string out = reply(127, "Session list of user '" + printable(user) + "':");
     out += table_row({"Display", "Type", "Session ID", "Options", "Depth", "Screen", "Status", "Session Name"});
     out += table_row({std::string(7, '-'), std::string(16, '-'), std::string(32, '-'), std::string(8, '-'),
                       std::string(5, '-'), std::string(14, '-'), std::string(11, '-'), std::string(30, '-')});
     for (const auto& s : sessions) {
         if (s.type != "nxagent") continue;
+        const std::string status = status_text(s.state);
+        if (!statuses.empty()) {
+            if (std::find(statuses.begin(), statuses.end(), lower_ascii(status)) == statuses.end()) continue;
+        }
         out += table_row({std::to_string(s.display), session_type, printable(s.id), "--D--PSA", std::to_string(s.depth),
-                          std::to_string(s.width) + "x" + std::to_string(s.height), status_text(s.state), "rsm"});
+                          std::to_string(s.width) + "x" + std::to_string(s.height), status, "rsm"});
     }
     out += "\n";
     out += reply(148, "Server capacity: not reached for user: " + printable(user));

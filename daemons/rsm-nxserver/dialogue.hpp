@@ -80,7 +80,10 @@ public:
     Output on_failure(std::string_view message);  // 500 <message>; the dialogue goes on
     Output on_terminated(std::string_view session_id);
 
-    static std::string session_table(std::string_view user, const std::vector<SessionRow>& sessions);
+    // `statuses`: listsession's --status words (Neatx's "suspended,running"),
+    // lower case; empty lists every status.
+    static std::string session_table(std::string_view user, const std::vector<SessionRow>& sessions,
+                                     const std::vector<std::string>& statuses = {});
     static std::string session_info(const SessionInfo& info);
 
 private:
@@ -96,6 +99,7 @@ private:
     bool logged_in_ = false;
     bool have_session_ = false;  // a session is ready for bye's relay
     RequestKind pending_ = RequestKind::none;
+    std::vector<std::string> list_statuses_;  // the pending listsession's --status filter
 };
 
 }  // namespace rsm::nx

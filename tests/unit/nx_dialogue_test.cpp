@@ -177,6 +177,27 @@ TEST_CASE("nx dialogue: listsession prints Neatx's table of nxagent sessions", "
     CHECK(Dialogue::session_table("alice", {row(sid, "active")}).find("Running     rsm") != std::string::npos);
 }
 
+TEST_CASE("nx dialogue: listsession --status lists only the sessions in those states", "[nxserver]") {
+    auto d = logged_in();
+    const std::string other = "ffffffffffffffffffffffffffffffff";
+    auto out = d.on_line("listsession --status=\"Suspended\"");
+    REQUIRE(out.request.kind == RequestKind::list);
+    out = d.on_list({row(sid, "disconnected"), row(other, "active")});
+    CHECK(out.text.find(sid) != std::string::npos);
+    CHECK(out.text.find(other) == std::string::npos);
+    out = d.on_line("listsession --status=\"running\"");
+    out = d.on_list({row(sid, "disconnected"), row(other, "active")});
+    CHECK(out.text.find(sid) == std::string::npos);
+    CHECK(out.text.find(other) != std::string::npos);
+    out = d.on_line("listsession --status=\"suspended,running\"");
+    out = d.on_list({row(sid, "disconnected"), row(other, "active")});
+    CHECK(out.text.find(sid) != std::string::npos);
+    CHECK(out.text.find(other) != std::string::npos);
+    out = d.on_line("listsession");  // no filter: every state
+    out = d.on_list({row(sid, "disconnected"), row(other, "active")});
+    CHECK(out.text.find(other) != std::string::npos);
+}
+
 TEST_CASE("nx dialogue: startsession takes the geometry, answers with the session info, bye relays", "[nxserver]") {
     auto d = logged_in();
     auto out = d.on_line("startsession --session=\"x\" --type=\"unix-desktop\" --geometry=\"1280x800+0+0\"");
