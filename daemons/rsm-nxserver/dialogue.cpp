@@ -227,6 +227,9 @@ Output Dialogue::after_login(const CommandLine& c) {
         out.text += reply(code, message);
         return prompt(std::move(out));
     };
+    auto bad_parameters = [&] {
+        return fail(597, "Error: Parsing parameters: string \"" + printable(c.args) + "\" has invalid format");
+    };
     std::optional<Parameters> params;
     switch (c.command) {
     case Command::listsession:
@@ -235,8 +238,7 @@ Output Dialogue::after_login(const CommandLine& c) {
     case Command::attachsession:
     case Command::terminate:
         params = parse_parameters(c.args);
-        if (!params)
-            return fail(597, "Error: Parsing parameters: string \"" + printable(c.args) + "\" has invalid format");
+        if (!params) return bad_parameters();
         break;
     default: break;
     }
@@ -256,7 +258,7 @@ Output Dialogue::after_login(const CommandLine& c) {
         list_statuses_.clear();
         if (const auto* st = find(*params, "status")) {
             const auto value = unquote(*st);
-            if (!value) return fail(597, "Error: Parsing parameters: string \"" + printable(c.args) + "\" has invalid format");
+            if (!value) return bad_parameters();
             std::string_view rest = *value;
             while (!rest.empty()) {
                 const auto comma = rest.find(',');
@@ -375,9 +377,8 @@ std::string Dialogue::session_table(std::string_view user, const std::vector<Ses
     for (const auto& s : sessions) {
         if (s.type != "nxagent") continue;
         const std::string status = status_text(s.state);
-        if (!statuses.empty()) {
-            if (std::find(statuses.begin(), statuses.end(), lower_ascii(status)) == statuses.end()) continue;
-        }
+        if (!statuses.empty() && std::find(statuses.begin(), statuses.end(), lower_ascii(status)) == statuses.end())
+            continue;
         out += table_row({std::to_string(s.display), session_type, printable(s.id), "--D--PSA", std::to_string(s.depth),
                           std::to_string(s.width) + "x" + std::to_string(s.height), status, "rsm"});
     }
