@@ -121,6 +121,11 @@ ExecutorLink::ExecutorLink(Token, sd_event* event, pid_t pid, BusPtr bus, Callba
                                    "SessionEnded", &ExecutorLink::on_session_ended_signal, this),
                "sd_bus_match_signal(SessionEnded)");
     ended_slot_.reset(slot);
+    slot = nullptr;
+    bus::check(sd_bus_match_signal(bus_.get(), &slot, nullptr, names::executor_path, names::executor_interface,
+                                   "ShadowEnded", &ExecutorLink::on_shadow_ended_signal, this),
+               "sd_bus_match_signal(ShadowEnded)");
+    shadow_ended_slot_.reset(slot);
     attachment_ = std::make_unique<bus::QuietAttachment>(bus_.get(), event);
 }
 
@@ -139,6 +144,7 @@ ExecutorLink::~ExecutorLink() {
     calls_.clear();
     state_slot_.reset();
     ended_slot_.reset();
+    shadow_ended_slot_.reset();
     login_slot_.reset();
     disconnect_slot_.reset();
     object_slot_.reset();

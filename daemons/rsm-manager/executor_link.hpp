@@ -83,6 +83,24 @@ struct StartSessionParams {
              max_lifetime_usec = 0;
 };
 
+// What the manager sends with Shadow (see dbus/org.rsm.Executor1.xml):
+// the shadowing nxagent's command line and files, and whether to ask the
+// session's owner first.
+struct ShadowParams {
+    std::string requester;       // the user who asks (for the consent dialog and the journal)
+    std::string client_address;  // where they are, if a trusted gateway said so
+    bool ask_consent = true;
+    std::vector<std::string> consent_argv;  // expanded; run as the owner on the session's display
+    uint64_t consent_timeout_usec = 0;
+    std::vector<std::string> argv;  // the shadowing nxagent, expanded
+    uint32_t display_number = 0;    // its own display
+    uint32_t port = 0;              // its loopback listen port
+    std::string nx_options;         // nx/nx,...,listen=<port>,loopback=1,accept=127.0.0.1
+    std::string nx_options_file, xauthority;  // in the user's socket directory
+    std::string ready_line;
+    uint64_t startup_timeout_usec = 0;
+};
+
 // The reply to a session call: ok, or a D-Bus error (name, message). For
 // calls that return a record, `record` holds the executor's fields.
 struct ExecutorReply {
@@ -104,6 +122,9 @@ public:
         std::function<void(const session::Record&)> on_state_changed;
         // The executor's SessionEnded signal (it exits right after).
         std::function<void(const std::string& reason, bool failed)> on_session_ended;
+        // The executor's ShadowEnded signal: the shadowing nxagent on this
+        // display number is gone (the number is free again).
+        std::function<void(uint32_t display_number)> on_shadow_ended;
     };
 
     // Starts `executable` with the link on fd 3. Throws std::system_error.
@@ -140,6 +161,9 @@ public:
     void connect(const std::string& client_address, const std::string& client_name,
                  std::function<void(ExecutorReply)> done);
     void attach(std::function<void(ExecutorReply)> done);
+    // Shadow (executor_link_shadow.cpp): answered once the owner agreed and
+    // the shadowing nxagent listens, or with an error.
+    void shadow(const ShadowParams& p, std::function<void(ExecutorReply)> done);
     // Fire and forget.
     void disconnect();
     void terminate();
@@ -158,6 +182,7 @@ private:
     static int on_state_changed_signal(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int on_session_ended_signal(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int on_call_reply(sd_bus_message* m, void* userdata, sd_bus_error* error);
+    static int on_shadow_ended_signal(sd_bus_message* m, void* userdata, sd_bus_error* error);
 
     struct PendingCall {
         ExecutorLink* link;
@@ -179,7 +204,7 @@ private:
     std::unique_ptr<bus::QuietAttachment> attachment_;
     MessagePtr pending_converse_;
     std::function<void(LoginResult)> login_done_;
-    SlotPtr state_slot_, ended_slot_;
+    SlotPtr state_slot_, ended_slot_, shadow_ended_slot_;
     std::vector<std::unique_ptr<PendingCall>> calls_;
 };
 

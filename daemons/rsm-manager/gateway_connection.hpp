@@ -90,6 +90,7 @@ private:
     static int method_list_sessions(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int method_create_session(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int method_connect_session(sd_bus_message* m, void* userdata, sd_bus_error* error);
+    static int method_shadow_session(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int method_terminate_session(sd_bus_message* m, void* userdata, sd_bus_error* error);
     void require_login(const char* method) const;
     static int property_version(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply,

@@ -212,6 +212,26 @@ int GatewayConnection::method_connect_session(sd_bus_message* m, void* userdata,
     });
 }
 
+int GatewayConnection::method_shadow_session(sd_bus_message* m, void* userdata, sd_bus_error* error) {
+    auto* self = static_cast<GatewayConnection*>(userdata);
+    return bus::reply_errors(error, [&] {
+        self->require_login("ShadowSession");
+        ShadowRequest req;
+        req.uid = self->uid_;
+        req.user = self->user_;
+        req.session_id = bus::read_string(m);
+        check_session_id(req.session_id);
+        read_options(m, [&](const std::string& key, const std::string&) {
+            throw BusError(err::invalid_argument, "options: unknown key " + protocol::quote_untrusted(key));
+        });
+        // The owner's dialog names where the request comes from only when
+        // a trusted gateway said so.
+        if (self->trusted_) req.client_address = self->client_.address;
+        self->server_.sessions().shadow(m, std::move(req));
+        return 1;
+    });
+}
+
 int GatewayConnection::method_terminate_session(sd_bus_message* m, void* userdata, sd_bus_error* error) {
     auto* self = static_cast<GatewayConnection*>(userdata);
     return bus::reply_errors(error, [&] {

@@ -138,6 +138,7 @@ manager::SessionSettings session_settings(const config::Config& cfg, const Optio
     s.session = cfg.session;
     s.displays = cfg.display;
     s.companions = cfg.companion;
+    s.shadow = cfg.shadow;
     s.pam_service = cfg.pam.service;
     s.access = cfg.access;
     s.executor_path = o.executor;

@@ -93,6 +93,8 @@ void SessionRegistry::bury(const std::string& id) {
             log::info("Removed the socket a dead X server left on :" + std::to_string(n), session_fields(e.record));
         displays_.release(n);
     }
+    for (unsigned n : e.shadow_displays) displays_.release(n);
+    e.shadow_displays.clear();
     fail_waiting(e, err::session_failed, e.failure.empty() ? "the session ended" : e.failure);
     if (e.link) e.link->detach();
     e.scope_job.reset();

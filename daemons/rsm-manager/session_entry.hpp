@@ -35,6 +35,10 @@ struct SessionRegistry::Entry {
     std::unique_ptr<StartDeadline> start_deadline;
     // The end: the session's processes being swept (sweep()).
     std::unique_ptr<SessionSweeper::Sweep> sweep;
+    // Display numbers of this session's shadowing nxagents (session_shadow.cpp),
+    // reserved until the executor says each is gone or the session is buried.
+    std::vector<unsigned> shadow_displays;
+    bool shadow_asking = false;  // a Shadow call is out (one at a time per session)
 };
 
 // The name of a session's executor link in systemd's fd store.

@@ -31,6 +31,7 @@ ExecutorLink::Callbacks SessionRegistry::link_callbacks(const std::string& id) {
                 log::notice("Session ended: " + reason, f);
         }
     };
+    cb.on_shadow_ended = [this, id](uint32_t display) { on_shadow_ended(id, display); };
     cb.on_conversation = [this, id](std::vector<PamMessage>) {
         if (Entry* e = lookup(id); e && e->link) e->link->fail_conversation(err::failed, "no conversation here");
     };

@@ -43,12 +43,22 @@ struct SessionSettings {
     config::Session session;
     config::Displays displays;
     config::Companions companions;  // what CreateSession's "companions" may name
+    config::Shadow shadow;          // ShadowSession (session_shadow.cpp)
     std::string pam_service;
     config::Access access;
     std::string executor_path;
     std::string runtime_dir;  // /run/rsm
     // gateway.login_timeout: also bounds a new session's account check.
     std::chrono::seconds login_timeout{30};
+};
+
+// A Gateway1.ShadowSession request, validated: `user` (uid) asks to see
+// and control session `session_id`.
+struct ShadowRequest {
+    uint32_t uid = 0;
+    std::string user;
+    std::string session_id;
+    std::string client_address;
 };
 
 // A Gateway1.CreateSession request, validated.
@@ -87,6 +97,10 @@ public:
     // Gateway1.ConnectSession: answers `call` later. Throws bus::BusError.
     void connect(sd_bus_message* call, uint32_t uid, const std::string& id, const std::string& client_address,
                  const std::string& client_name);
+    // Gateway1.ShadowSession (session_shadow.cpp): answers `call` later,
+    // once the owner agreed (when someone else asks) and the shadowing
+    // nxagent listens. Throws bus::BusError for errors known at once.
+    void shadow(sd_bus_message* call, ShadowRequest request);
     // Gateway1.TerminateSession. Throws bus::BusError(NoSuchSession).
     void terminate_owned(uint32_t uid, const std::string& id);
     std::vector<const session::Record*> sessions_of(uint32_t uid) const;
@@ -136,6 +150,7 @@ private:
     // A step of the start did not finish in time (session_start_timeout.cpp).
     void on_start_timeout(const std::string& id, StartStep step, uint64_t timeout_usec);
     void on_state_changed(const std::string& id, const session::Record& from_executor);
+    void on_shadow_ended(const std::string& id, uint32_t display);
     void on_link_closed(const std::string& id);
     void take_announce(Entry& e, const session::Record& announced);
     void store_link(const Entry& e);

@@ -173,7 +173,10 @@ void SessionRegistry::start_new(sd_bus_message* call, CreateRequest req, session
         throw BusError(err::failed, std::string("socket directory: ") + e.what());
     }
     if (const config::Display* dc = display_config(settings_.displays, type)) {
-        auto n = displays_.allocate();
+        // nxagent also needs its port, 127.0.0.1:<nx_port_base + N>, free.
+        auto n = displays_.allocate(session::protocol_of(type) == session::DisplayProtocol::nx
+                                        ? session::DisplayAllocator::Probe{session::nx_port_in_use}
+                                        : session::DisplayAllocator::Probe{});
         if (!n) throw BusError(err::session_limit, "no free X display number left in the configured range");
         r.display_number = static_cast<int>(*n);
         p.display_number = *n;

@@ -47,6 +47,12 @@ std::string xauthority_file_name(const std::string& session_id) { return "Xautho
 std::string vnc_socket_name(const std::string& session_id) { return "vnc-" + session_id; }
 std::string xpra_socket_name(const std::string& session_id) { return "xpra-" + session_id; }
 std::string nx_options_file_name(const std::string& session_id) { return "nx-options-" + session_id; }
+std::string shadow_xauthority_file_name(const std::string& session_id, unsigned display) {
+    return "Xauthority-shadow-" + session_id + "-" + std::to_string(display);
+}
+std::string shadow_options_file_name(const std::string& session_id, unsigned display) {
+    return "nx-options-shadow-" + session_id + "-" + std::to_string(display);
+}
 
 void remove_session_files(const std::string& runtime_dir, uid_t uid, const std::string& session_id,
                           const log::Fields& f) {

@@ -29,6 +29,9 @@ std::string vnc_socket_name(const std::string& session_id);
 std::string xpra_socket_name(const std::string& session_id);
 // For nxagent, its options file "nx-options-<id>" (the display string with the cookie).
 std::string nx_options_file_name(const std::string& session_id);
+// A shadowing nxagent's files (session_shadow.cpp), on its own display number.
+std::string shadow_xauthority_file_name(const std::string& session_id, unsigned display);
+std::string shadow_options_file_name(const std::string& session_id, unsigned display);
 
 // Removes them for a session that is gone (also when its display server or
 // executor crashed and left them), through the directory's fd (opened

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "util/ascii.hpp"
+
 namespace rsm::nx {
 namespace {
 
@@ -46,13 +48,6 @@ bool valid_session_id(std::string_view id) {
     return true;
 }
 
-std::string lowered(std::string_view s) {
-    std::string out{s};
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
-
 // The first "WxH" of an NX geometry ("1024x768", "1024x768+0+0",
 // "1280x1024x24+render"); false for anything else or sizes out of range.
 bool parse_geometry(std::string_view g, unsigned& w, unsigned& h) {
@@ -71,10 +66,15 @@ const std::string* find(const Parameters& ps, std::string_view name) {
     return nullptr;
 }
 
-std::string lower_ascii(std::string_view s) {
-    std::string out{s};
-    for (auto& ch : out)
-        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+// "a,B,,c" -> {"a", "b", "c"}: a quoted list parameter's words, lower case.
+std::vector<std::string> words(std::string_view rest) {
+    std::vector<std::string> out;
+    while (!rest.empty()) {
+        const auto comma = rest.find(',');
+        std::string word = util::ascii_lower(rest.substr(0, comma));
+        if (!word.empty()) out.push_back(std::move(word));
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
     return out;
 }
 
@@ -108,7 +108,8 @@ std::string Dialogue::greeting() const {
 }
 
 Output Dialogue::prompt(Output out) const {
-    if (!out.quit && state_ != State::waiting && state_ != State::user_prompt && state_ != State::password_prompt)
+    if (!out.quit && state_ != State::waiting && state_ != State::user_prompt && state_ != State::password_prompt &&
+        state_ != State::parameters_prompt)
         out.text += reply(105, {}, false);
     return out;
 }
@@ -157,6 +158,15 @@ Output Dialogue::on_line(std::string_view line) {
         out.request.password = std::string{line};
         return out;
     }
+    case State::parameters_prompt: {
+        // Neatx ends the prompt's line once the answer came.
+        state_ = State::logged_in;
+        CommandLine c = std::move(asked_);
+        c.args = std::string{line};
+        out = after_login(c, false);
+        out.text = "\n" + out.text;
+        return out;
+    }
     case State::greeting:
     case State::logged_in: break;
     }
@@ -189,8 +199,8 @@ Output Dialogue::before_login(const CommandLine& c) {
         // "set auth_mode password", "set shell_mode shell": the only values
         // NoMachine's clients send and Neatx accepts.
         const std::size_t sp = c.args.find(' ');
-        const std::string var = lowered(c.args.substr(0, sp));
-        const std::string value = sp == std::string::npos ? "" : lowered(c.args.substr(c.args.find_first_not_of(' ', sp)));
+        const std::string var = util::ascii_lower(c.args.substr(0, sp));
+        const std::string value = sp == std::string::npos ? "" : util::ascii_lower(c.args.substr(c.args.find_first_not_of(' ', sp)));
         out.text = "Set " + printable(var) + ": " + printable(value) + "\n";
         std::string bad;
         if (var.empty()) bad = "ERROR: missing parameter 'variable'";
@@ -219,10 +229,22 @@ Output Dialogue::before_login(const CommandLine& c) {
     return prompt(std::move(out));
 }
 
-Output Dialogue::after_login(const CommandLine& c) {
+Output Dialogue::after_login(const CommandLine& c, bool confirm) {
     Output out;
-    out.text = c.command == Command::startsession ? "Start session with: " + printable(c.args) + "\n"
-                                                  : echo(c.word + (c.args.empty() ? "" : " " + c.args));
+    if (confirm)
+        out.text = c.command == Command::startsession ? "Start session with: " + printable(c.args) + "\n"
+                                                      : echo(c.word + (c.args.empty() ? "" : " " + c.args));
+    // Neatx's _GetParameters: these commands ask for their parameters when
+    // sent without.
+    const bool asks = c.command == Command::listsession || c.command == Command::startsession ||
+                      c.command == Command::restoresession || c.command == Command::attachsession;
+    const bool refused = have_session_ && c.command != Command::listsession;  // answered below without asking
+    if (asks && !refused && confirm && c.args.find_first_not_of(" \t") == std::string::npos) {
+        asked_ = c;
+        state_ = State::parameters_prompt;
+        out.text += reply(106, "Parameters: ", false);
+        return out;
+    }
     auto fail = [&](int code, std::string_view message) {
         out.text += reply(code, message);
         return prompt(std::move(out));
@@ -255,17 +277,16 @@ Output Dialogue::after_login(const CommandLine& c) {
         state_ = State::done;
         return out;
     case Command::listsession: {
+        // --user is ignored, as by Neatx and NoMachine's server: a user
+        // lists their own sessions only.
         list_statuses_.clear();
-        if (const auto* st = find(*params, "status")) {
-            const auto value = unquote(*st);
+        list_types_.clear();
+        for (auto [name, filter] : {std::pair{"status", &list_statuses_}, std::pair{"type", &list_types_}}) {
+            const auto* given = find(*params, name);
+            if (!given) continue;
+            const auto value = unquote(*given);
             if (!value) return bad_parameters();
-            std::string_view rest = *value;
-            while (!rest.empty()) {
-                const auto comma = rest.find(',');
-                std::string word = lower_ascii(rest.substr(0, comma));
-                if (!word.empty()) list_statuses_.push_back(std::move(word));
-                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-            }
+            *filter = words(*value);
         }
         state_ = State::waiting;
         pending_ = out.request.kind = RequestKind::list;
@@ -289,7 +310,7 @@ Output Dialogue::after_login(const CommandLine& c) {
         if (have_session_) return fail(500, "Error: a session is ready already: send bye to connect to it");
         const auto* id = find(*params, "id");
         if (!id) return fail(500, "Restore session requested, but no session specified");
-        const std::string sid = lowered(*id);
+        const std::string sid = util::ascii_lower(*id);
         if (!valid_session_id(sid)) return fail(500, "Failed to load session");
         state_ = State::waiting;
         pending_ = out.request.kind = RequestKind::restore;
@@ -299,15 +320,26 @@ Output Dialogue::after_login(const CommandLine& c) {
     case Command::terminate: {
         const auto* id = find(*params, "sessionid");
         if (!id) return fail(500, "Error: terminate needs --sessionid");
-        const std::string sid = lowered(*id);
+        const std::string sid = util::ascii_lower(*id);
         if (!valid_session_id(sid)) return fail(500, "Error: no such session: '" + printable(*id) + "'");
         state_ = State::waiting;
         pending_ = out.request.kind = RequestKind::terminate;
         out.request.session_id = sid;
         return out;
     }
-    case Command::attachsession:
-        return fail(500, "Error: attachsession (shadowing) is not supported by this server");
+    case Command::attachsession: {
+        // Shadowing (docs/nx.md): rsm asks the session's owner when the
+        // session is someone else's.
+        if (have_session_) return fail(500, "Error: a session is ready already: send bye to connect to it");
+        const auto* id = find(*params, "id");
+        if (!id) return fail(500, "Shadow session requested, but no session specified");
+        const std::string sid = util::ascii_lower(*id);
+        if (!valid_session_id(sid)) return fail(500, "Failed to load session");
+        state_ = State::waiting;
+        pending_ = out.request.kind = RequestKind::shadow;
+        out.request.session_id = sid;
+        return out;
+    }
     case Command::unknown: break;
     }
     return fail(503, "Error: undefined command: '" + printable(c.word) + "'");
@@ -336,13 +368,14 @@ Output Dialogue::on_list(const std::vector<SessionRow>& sessions) {
     if (pending_ != RequestKind::list) return out;
     pending_ = RequestKind::none;
     state_ = State::logged_in;
-    out.text = session_table(user_, sessions, list_statuses_);
+    out.text = session_table(user_, sessions, list_statuses_, list_types_);
     return prompt(std::move(out));
 }
 
 Output Dialogue::on_session(const SessionInfo& info) {
     Output out;
-    if (pending_ != RequestKind::start && pending_ != RequestKind::restore) return out;
+    if (pending_ != RequestKind::start && pending_ != RequestKind::restore && pending_ != RequestKind::shadow)
+        return out;
     pending_ = RequestKind::none;
     state_ = State::logged_in;
     have_session_ = true;
@@ -369,7 +402,17 @@ Output Dialogue::on_terminated(std::string_view session_id) {
 }
 
 std::string Dialogue::session_table(std::string_view user, const std::vector<SessionRow>& sessions,
-                                    const std::vector<std::string>& statuses) {
+                                    const std::vector<std::string>& statuses,
+                                    const std::vector<std::string>& types) {
+    // Neatx: a list for shadowing shows the running sessions. rsm starts
+    // the configured desktop whatever unix-* type a client asks for
+    // (unix-gnome, unix-kde, unix-desktop...), so any of them lists the
+    // desktops; other types (windows, vnc, unix-application) none.
+    const bool for_shadow = !types.empty() && types.front() == "shadow";
+    const bool desktops = types.empty() || for_shadow ||
+                          std::any_of(types.begin(), types.end(), [](const std::string& t) {
+                              return t.starts_with("unix-") && t != "unix-application" && t != "unix-console";
+                          });
     std::string out = reply(127, "Session list of user '" + printable(user) + "':");
     out += table_row({"Display", "Type", "Session ID", "Options", "Depth", "Screen", "Status", "Session Name"});
     out += table_row({std::string(7, '-'), std::string(16, '-'), std::string(32, '-'), std::string(8, '-'),
@@ -377,7 +420,9 @@ std::string Dialogue::session_table(std::string_view user, const std::vector<Ses
     for (const auto& s : sessions) {
         if (s.type != "nxagent") continue;
         const std::string status = status_text(s.state);
-        if (!statuses.empty() && std::find(statuses.begin(), statuses.end(), lower_ascii(status)) == statuses.end())
+        if (!desktops || (for_shadow && status != "Running")) continue;
+        if (!for_shadow && !statuses.empty() &&
+            std::find(statuses.begin(), statuses.end(), util::ascii_lower(status)) == statuses.end())
             continue;
         out += table_row({std::to_string(s.display), session_type, printable(s.id), "--D--PSA", std::to_string(s.depth),
                           std::to_string(s.width) + "x" + std::to_string(s.height), status, "rsm"});
@@ -390,7 +435,7 @@ std::string Dialogue::session_table(std::string_view user, const std::vector<Ses
 std::string Dialogue::session_info(const SessionInfo& info) {
     const std::string display = std::to_string(info.display);
     return reply(700, "Session id: " + printable(info.id)) + reply(705, "Session display: " + display) +
-           reply(703, std::string{"Session type: "} + session_type) + reply(701, "Proxy cookie: " + printable(info.cookie)) +
+           reply(703, std::string{"Session type: "} + (info.shadow ? "shadow" : session_type)) + reply(701, "Proxy cookie: " + printable(info.cookie)) +
            reply(706, "Agent cookie: " + printable(info.cookie)) +
            reply(704, std::string{"Session cache: "} + session_type) +
            reply(728, "Session caption: NX - " + printable(info.id)) + reply(707, "SSL tunneling: 1") +

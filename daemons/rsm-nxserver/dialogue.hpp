@@ -21,13 +21,13 @@ namespace rsm::nx {
 
 inline constexpr const char* server_version = "3.5.0";
 
-enum class RequestKind { none, login, list, start, restore, terminate };
+enum class RequestKind { none, login, list, start, restore, shadow, terminate };
 
 struct Request {
     RequestKind kind = RequestKind::none;
     std::string user;      // login
     std::string password;  // login; main wipes it once sent
-    std::string session_id;  // restore, terminate
+    std::string session_id;  // restore, shadow, terminate
     unsigned width = 0, height = 0;  // start
 };
 
@@ -40,11 +40,13 @@ struct SessionRow {
     unsigned width = 0, height = 0, depth = 24;
 };
 
-// What startsession/restoresession got from ConnectSession.
+// What startsession/restoresession got from ConnectSession, attachsession
+// from ShadowSession.
 struct SessionInfo {
     std::string id;
     int display = -1;
     std::string cookie;  // ConnectSession's nx_cookie
+    bool shadow = false;  // attachsession: NX session type "shadow"
 };
 
 struct Output {
@@ -81,15 +83,20 @@ public:
     Output on_terminated(std::string_view session_id);
 
     // `statuses`: listsession's --status words (Neatx's "suspended,running"),
-    // lower case; empty lists every status.
+    // lower case; empty lists every status. `types`: its --type words
+    // ("unix-desktop"; "shadow" first lists the running sessions one may
+    // attach to, as Neatx does); empty lists every type.
     static std::string session_table(std::string_view user, const std::vector<SessionRow>& sessions,
-                                     const std::vector<std::string>& statuses = {});
+                                     const std::vector<std::string>& statuses = {},
+                                     const std::vector<std::string>& types = {});
     static std::string session_info(const SessionInfo& info);
 
 private:
-    enum class State { greeting, user_prompt, password_prompt, waiting, logged_in, done };
+    enum class State { greeting, user_prompt, password_prompt, parameters_prompt, waiting, logged_in, done };
     Output before_login(const CommandLine& c);
-    Output after_login(const CommandLine& c);
+    // `confirm`: echo the command first (not when its parameters came after
+    // the 106 prompt: it was echoed then).
+    Output after_login(const CommandLine& c, bool confirm = true);
     Output prompt(Output out) const;
     Output error(int code, std::string_view message, bool fatal = false);
 
@@ -100,6 +107,8 @@ private:
     bool have_session_ = false;  // a session is ready for bye's relay
     RequestKind pending_ = RequestKind::none;
     std::vector<std::string> list_statuses_;  // the pending listsession's --status filter
+    std::vector<std::string> list_types_;     // and its --type filter
+    CommandLine asked_;  // the command whose parameters the 106 prompt asks for
 };
 
 }  // namespace rsm::nx

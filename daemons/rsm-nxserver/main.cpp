@@ -148,6 +148,9 @@ private:
         case RequestKind::restore:
             link_.restore(out.request.session_id, [this](Connected c) { connected(std::move(c)); });
             return;
+        case RequestKind::shadow:
+            link_.shadow(out.request.session_id, [this](Connected c) { connected(std::move(c)); });
+            return;
         case RequestKind::terminate: {
             const std::string id = out.request.session_id;
             link_.terminate(id, [this, id](bool ok, std::string error) {

@@ -209,11 +209,10 @@ void RsmLink::connect(std::string id, ConnectDone done, int tries) {
             Connected c;
             if (sd_bus_message_is_method_error(m, nullptr)) {
                 c.error = "ConnectSession: " + error_of(m);
-                // The executor's text for a refused connect to nxagent's
-                // port (its error name, org.rsm.Error.Failed, says less).
+                // nxagent does not listen again yet (refused or timed out).
                 std::uint64_t now = 0;
                 sd_event_source* t = nullptr;
-                if (tries > 1 && c.error.find("Cannot connect to nxagent") != std::string::npos &&
+                if (tries > 1 && sd_bus_message_is_method_error(m, names::error::display_not_listening) &&
                     sd_event_now(event_, CLOCK_MONOTONIC, &now) >= 0 &&
                     sd_event_add_time(event_, &t, CLOCK_MONOTONIC, now + retry_usec, 0, &RsmLink::on_retry, this) >= 0) {
                     log::info("nxagent does not listen again yet: ConnectSession again",
@@ -239,6 +238,43 @@ void RsmLink::connect(std::string id, ConnectDone done, int tries) {
     if (!ok) {
         Connected c;
         c.error = "ConnectSession: not sent";
+        done(std::move(c));
+    }
+}
+
+void RsmLink::shadow(std::string id, ConnectDone done) {
+    const bool ok = call(
+        "ShadowSession",
+        [&id](sd_bus_message* m) {
+            int r = sd_bus_message_append(m, "s", id.c_str());
+            if (r >= 0) r = sd_bus_message_append(m, "a{sv}", 0);
+            return r;
+        },
+        [id, done](sd_bus_message* m) {
+            Connected c;
+            if (sd_bus_message_is_method_error(m, nullptr)) {
+                c.error = sd_bus_message_is_method_error(m, names::error::consent_refused)
+                              ? "Error: " + std::string{sd_bus_message_get_error(m)->message}
+                              : "ShadowSession: " + error_of(m);
+                return done(std::move(c));
+            }
+            std::string protocol;
+            UniqueFd no_control;
+            if (gateway::read_connect_fds(m, c.display, no_control) < 0 ||
+                read_nx_details(m, c.info.display, c.info.cookie, protocol) < 0 || !c.display || c.info.display < 0 ||
+                protocol != "nx" || !hex_cookie(c.info.cookie)) {
+                Connected bad;
+                bad.error = "ShadowSession: the reply has no NX stream, display or cookie";
+                return done(std::move(bad));
+            }
+            c.info.id = id;
+            c.info.shadow = true;
+            c.ok = true;
+            done(std::move(c));
+        });
+    if (!ok) {
+        Connected c;
+        c.error = "ShadowSession: not sent";
         done(std::move(c));
     }
 }

@@ -41,6 +41,9 @@ public:
     // The user's session `id`, if it is an nxagent session that is
     // disconnected (suspended): connected again.
     void restore(std::string id, ConnectDone done);
+    // Session `id` (anyone's) shown and controlled through a shadowing
+    // nxagent (ShadowSession): rsm asks its owner when it is someone else's.
+    void shadow(std::string id, ConnectDone done);
     void terminate(std::string id, TerminateDone done);
 
 private:

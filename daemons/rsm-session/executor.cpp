@@ -192,6 +192,7 @@ int Executor::start_session(sd_bus_message* m) {
     spec.gid = account->gid;
     spec.user = user_;
     spec.home = account->home;
+    home_ = account->home;
     spec.shell = account->shell;
     spec.xdg_session_type = params_.has_display() ? "x11" : params_.xdg_session_type;
     spec.desktop = params_.desktop;
@@ -340,11 +341,13 @@ void Executor::end_session(const std::string& reason, bool failed) {
     timers_->disarm_all();
     if (control_) control_->announce_ending(reason);
     retire_control(std::nullopt);
+    stop_shadows("the session is ending");
     emit_state_changed();
     leader_->terminate();
 }
 
 void Executor::finish(const std::string& reason, bool failed) {
+    stop_shadows(reason);
     phase_ = Phase::ended;
     record_.state = State::closing;
     if (timers_) timers_->disarm_all();
@@ -425,7 +428,10 @@ const sd_bus_vtable Executor::vtable_[] = {
     SD_BUS_METHOD_WITH_ARGS("SetLimits", SD_BUS_ARGS("a{sv}", limits), SD_BUS_NO_RESULT, &Executor::method_set_limits,
                             0),
     SD_BUS_SIGNAL_WITH_ARGS("StateChanged", SD_BUS_ARGS("a{sv}", record), 0),
+    SD_BUS_METHOD_WITH_ARGS("Shadow", SD_BUS_ARGS("a{sv}", params), SD_BUS_RESULT("a{sh}", fds, "a{sv}", details),
+                            &Executor::method_shadow, 0),
     SD_BUS_SIGNAL_WITH_ARGS("SessionEnded", SD_BUS_ARGS("s", reason, "b", failed), 0),
+    SD_BUS_SIGNAL_WITH_ARGS("ShadowEnded", SD_BUS_ARGS("u", display_number), 0),
     SD_BUS_VTABLE_END,
 };
 

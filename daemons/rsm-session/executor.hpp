@@ -26,12 +26,14 @@
 
 #include "control_channel.hpp"
 #include "display_client_watch.hpp"
+#include "display_peer_watch.hpp"
 #include "manager_link.hpp"
 #include "pam/pam_handle.hpp"
 #include "session/record.hpp"
 #include "session_info.hpp"
 #include "session_leader.hpp"
 #include "session_timers.hpp"
+#include "shadow_session.hpp"
 #include "util/fd.hpp"
 #include "util/handles.hpp"
 #include "util/log.hpp"
@@ -62,6 +64,7 @@ private:
     static int method_terminate(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept;
     static int method_attach(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept;
     static int method_set_limits(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept;
+    static int method_shadow(sd_bus_message* m, void* userdata, sd_bus_error* error) noexcept;
     int login(sd_bus_message* m);
     int start_session(sd_bus_message* m);
     int connect(sd_bus_message* m);
@@ -69,6 +72,10 @@ private:
     int terminate(sd_bus_message* m);
     int attach(sd_bus_message* m);
     int set_limits(sd_bus_message* m);  // executor_limits.cpp
+    int shadow(sd_bus_message* m);      // executor_shadow.cpp
+    void stop_shadows(const std::string& why);
+    void on_shadow_gone(uint32_t display_number);
+    static int on_shadow_gc(sd_event_source* s, void* userdata) noexcept;
 
     // Events.
     void on_link_bus(sd_bus* bus);
@@ -105,6 +112,7 @@ private:
     std::optional<pam::Handle> pam_;
     uint32_t uid_ = 0;
     std::string user_;
+    std::string home_;  // the account's, at StartSession
 
     Phase phase_ = Phase::login;
     StartParams params_;
@@ -123,7 +131,12 @@ private:
     // The current gateway's own connection to the display server, where
     // the display type names one (params_.display_client_socket).
     std::unique_ptr<DisplayClientWatch> client_watch_;
+    // The current NX connection, watched for nxagent's close (suspend).
+    std::unique_ptr<DisplayPeerWatch> peer_watch_;
     EventSourcePtr gc_;
+    // Shadowings of this session (Shadow), freed by shadow_gc_ once gone.
+    std::vector<std::unique_ptr<ShadowSession>> shadows_;
+    EventSourcePtr shadow_gc_;
     EventSourcePtr exit_kick_, exit_check_, exit_timeout_;
 
     static const sd_bus_vtable vtable_[];

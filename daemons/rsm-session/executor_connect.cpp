@@ -61,13 +61,16 @@ UniqueFd connect_display(const std::string& path, const LeaderReady& server, con
 
 // nxagent's port on 127.0.0.1 (nx_connect.hpp): checked to belong to the
 // session's user, since any local user may bind a free port. The connect is
-// to loopback and bounded (1 s).
+// to loopback and bounded (1 s). Refused or timed out (nxagent not listening
+// again yet after a client's loss) is DisplayNotListening: a gateway may try
+// again.
 UniqueFd connect_nx_display(uint32_t port, const LeaderReady& server, const log::Fields& fields) {
     UniqueFd fd;
     try {
         fd = connect_loopback_tcp(static_cast<uint16_t>(port));
     } catch (const std::system_error& e) {
-        throw BusError(err::failed, "Cannot connect to nxagent on 127.0.0.1:" + std::to_string(port) + ": " + e.what());
+        throw BusError(not_listening(e) ? err::display_not_listening : err::failed,
+                       "Cannot connect to nxagent on 127.0.0.1:" + std::to_string(port) + ": " + e.what());
     }
     if (std::string why = check_tcp_peer_owner(fd.get(), static_cast<uint16_t>(port), server.uid); !why.empty()) {
         fd.reset();
@@ -131,6 +134,16 @@ int Executor::connect(sd_bus_message* m) {
         if (!copy) throw BusError(err::failed, std::string("fcntl(F_DUPFD_CLOEXEC): ") + std::strerror(errno));
         channel->hold_display(std::move(copy));
     }
+    // nxagent drops the connection when it suspends (its client is gone):
+    // that is a disconnect, whatever the gateway does with its control
+    // channel (display_peer_watch.hpp).
+    std::unique_ptr<DisplayPeerWatch> peer_watch;
+    if (display && params_.display_protocol == DisplayProtocol::nx) {
+        UniqueFd copy{fcntl(display.get(), F_DUPFD_CLOEXEC, 3)};
+        if (!copy) throw BusError(err::failed, std::string("fcntl(F_DUPFD_CLOEXEC): ") + std::strerror(errno));
+        peer_watch = std::make_unique<DisplayPeerWatch>(
+            event_, std::move(copy), [this, serial](const std::string& why) { on_gateway_disconnect(serial, why); });
+    }
 
     sd_bus_message* raw = nullptr;
     bus::check(sd_bus_message_new_method_return(m, &raw), "sd_bus_message_new_method_return");
@@ -170,6 +183,7 @@ int Executor::connect(sd_bus_message* m) {
     control_ = std::move(channel);
     control_serial_ = serial;
     client_watch_ = std::move(watch);
+    peer_watch_ = std::move(peer_watch);
     const bool reconnect = connects_ > 0;
     ++connects_;
     record_.state = State::active;

@@ -114,6 +114,10 @@ UniqueFd connect_loopback_tcp(uint16_t port) {
     return fd;
 }
 
+bool not_listening(const std::system_error& e) noexcept {
+    return e.code() == std::errc::connection_refused || e.code() == std::errc::timed_out;
+}
+
 std::string check_tcp_peer_owner(int fd, uint16_t port, uid_t uid) {
     sockaddr_in local{};
     socklen_t len = sizeof local;

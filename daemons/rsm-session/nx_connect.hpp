@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <system_error>
 #include <sys/types.h>
 
 #include "util/fd.hpp"
@@ -25,6 +26,11 @@ namespace rsm::session {
 // backlog drops the SYN). Throws std::system_error (ECONNREFUSED when
 // nothing listens, ETIMEDOUT).
 UniqueFd connect_loopback_tcp(uint16_t port);
+
+// True when connect_loopback_tcp's failure `e` means the port does not accept
+// connections (yet): ECONNREFUSED (nothing listens) or ETIMEDOUT. The
+// executor answers those with org.rsm.Error.DisplayNotListening.
+bool not_listening(const std::system_error& e) noexcept;
 
 // Empty when the socket at the other end of `fd` (a connection to
 // 127.0.0.1:`port` made by us) belongs to `uid`, else why not.

@@ -286,6 +286,46 @@ ClientInfo read_client_info(sd_bus_message* m) {
     return c;
 }
 
+ShadowParams read_shadow_params(sd_bus_message* m) {
+    ShadowParams p;
+    std::set<std::string> given;
+    for_each_entry(m, "params", [&](const std::string& key) {
+        given.insert(key);
+        if (key == "requester") p.requester = read_string(m, key);
+        else if (key == "client_address") p.client_address = checked_address(key, read_string(m, key));
+        else if (key == "ask_consent") {
+            enter_variant(m, key, "b", "a boolean");
+            int b = 0;
+            bus::check(sd_bus_message_read_basic(m, 'b', &b), "read b");
+            exit_variant(m);
+            p.ask_consent = b != 0;
+        } else if (key == "consent_argv") p.consent_argv = read_argv(m, key);
+        else if (key == "consent_timeout_usec") p.consent_timeout_usec = read_usec(m, key);
+        else if (key == "argv") p.argv = read_argv(m, key);
+        else if (key == "display_number") p.display_number = read_u32(m, key);
+        else if (key == "port") p.port = read_u32(m, key);
+        else if (key == "nx_options") p.nx_options = read_string(m, key);
+        else if (key == "nx_options_file") p.nx_options_file = read_string(m, key);
+        else if (key == "xauthority") p.xauthority = read_string(m, key);
+        else if (key == "ready_line") p.ready_line = read_string(m, key);
+        else if (key == "startup_timeout_usec") p.startup_timeout_usec = read_usec(m, key);
+        else throw BusError(err::invalid_argument, "Unknown parameter '" + key + "'");
+    });
+    for (const char* k : {"requester", "argv", "display_number", "port", "nx_options", "nx_options_file", "xauthority",
+                          "ready_line"})
+        if (!given.count(k)) throw invalid(k, "is required");
+    if (p.argv.empty()) throw invalid("argv", "must name nxagent");
+    if (p.ask_consent && p.consent_argv.empty()) throw invalid("consent_argv", "must name the dialog when asking");
+    if (p.display_number > max_display_number) throw invalid("display_number", "is out of range");
+    if (p.port == 0 || p.port > 65535) throw invalid("port", "is out of range");
+    if (!valid_nx_display_options(p.nx_options)) throw invalid("nx_options", "is not an NX display string");
+    check_path("nx_options_file", p.nx_options_file, 4096);
+    check_path("xauthority", p.xauthority, 4096);
+    if (p.ready_line.empty() || p.ready_line.size() > max_text_bytes) throw invalid("ready_line", "must be 1..255 bytes");
+    if (p.requester.empty() || p.requester.size() > max_text_bytes) throw invalid("requester", "must be 1..255 bytes");
+    return p;
+}
+
 namespace {
 
 void append_entry(sd_bus_message* m, const char* key, const char* type, auto value) {

@@ -72,6 +72,21 @@ struct ClientInfo {
 };
 ClientInfo read_client_info(sd_bus_message* m);
 
+// Shadow's params (a{sv}; dbus/org.rsm.Executor1.xml), validated like
+// StartSession's: the shadowing nxagent (shadow_session.hpp) and the owner's
+// consent dialog.
+struct ShadowParams {
+    std::string requester, client_address;
+    bool ask_consent = true;
+    std::vector<std::string> consent_argv;
+    uint64_t consent_timeout_usec = 0;
+    std::vector<std::string> argv;
+    uint32_t display_number = 0, port = 0;
+    std::string nx_options, nx_options_file, xauthority, ready_line;
+    uint64_t startup_timeout_usec = 0;
+};
+ShadowParams read_shadow_params(sd_bus_message* m);
+
 // Appends `r` (plus the display protocol, which the record does not hold) as
 // the record dictionary a{sv}. Throws std::system_error.
 void append_record(sd_bus_message* m, const Record& r, const std::string& protocol);

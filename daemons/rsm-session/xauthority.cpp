@@ -92,21 +92,12 @@ bool from_hex(const std::string& hex, std::vector<std::uint8_t>& out) {
 
 void write_file(const std::string& path, uid_t uid, gid_t gid, unsigned display_number,
                 const std::vector<std::uint8_t>& cookie) {
-    const auto [dir_path, name] = safe::split_path(path);
-    std::string number = std::to_string(display_number);
-    std::string auth = auth_name;
-    std::string data(cookie.begin(), cookie.end());
-    Xauth entry{};
-    entry.family = FamilyWild;  // any address: the same cookie for local and TCP clients
-    entry.address_length = 0;
-    entry.address = const_cast<char*>("");
-    entry.number_length = static_cast<unsigned short>(number.size());
-    entry.number = number.data();
-    entry.name_length = static_cast<unsigned short>(auth.size());
-    entry.name = auth.data();
-    entry.data_length = static_cast<unsigned short>(data.size());
-    entry.data = data.data();
+    write_file(path, uid, gid, {Entry{display_number, cookie}});
+}
 
+void write_file(const std::string& path, uid_t uid, gid_t gid, const std::vector<Entry>& entries) {
+    const auto [dir_path, name] = safe::split_path(path);
+    std::string auth = auth_name;
     AsUser as_user{uid, gid};
     if (!as_user.ok()) fail(EPERM, "setfsuid/setfsgid(" + std::to_string(uid) + ")");
     // Only the last component is the user's: the socket directory's parents are root's.
@@ -116,7 +107,22 @@ void write_file(const std::string& path, uid_t uid, gid_t gid, unsigned display_
     std::unique_ptr<FILE, int (*)(FILE*)> file{fdopen(fd.get(), "w"), &fclose};
     if (!file) fail(errno, "fdopen " + path);
     fd.release();  // the FILE owns it now
-    if (XauWriteAuth(file.get(), &entry) != 1 || fflush(file.get()) != 0) fail(errno ? errno : EIO, "write " + path);
+    for (const Entry& e : entries) {
+        std::string number = std::to_string(e.display);
+        std::string data(e.cookie.begin(), e.cookie.end());
+        Xauth entry{};
+        entry.family = FamilyWild;  // any address: the same cookie for local and TCP clients
+        entry.address_length = 0;
+        entry.address = const_cast<char*>("");
+        entry.number_length = static_cast<unsigned short>(number.size());
+        entry.number = number.data();
+        entry.name_length = static_cast<unsigned short>(auth.size());
+        entry.name = auth.data();
+        entry.data_length = static_cast<unsigned short>(data.size());
+        entry.data = data.data();
+        if (XauWriteAuth(file.get(), &entry) != 1) fail(errno ? errno : EIO, "write " + path);
+    }
+    if (fflush(file.get()) != 0) fail(errno ? errno : EIO, "write " + path);
     if (fclose(file.release()) != 0) fail(errno, "close " + path);
 }
 

@@ -31,6 +31,14 @@ bool from_hex(const std::string& hex, std::vector<std::uint8_t>& out);
 void write_file(const std::string& path, uid_t uid, gid_t gid, unsigned display_number,
                 const std::vector<std::uint8_t>& cookie);
 
+// The same with several entries (a shadowing nxagent's file: its own
+// display's cookie and the shadowed session's).
+struct Entry {
+    unsigned display;
+    std::vector<std::uint8_t> cookie;
+};
+void write_file(const std::string& path, uid_t uid, gid_t gid, const std::vector<Entry>& entries);
+
 // Writes `text` to `path` the same way (a new file of the user's, 0600,
 // nothing planted there followed): nxagent's options file, which holds the
 // cookie. Throws std::system_error naming the step.

@@ -12,12 +12,6 @@ std::string_view trim_blanks(std::string_view s) {
     return s;
 }
 
-std::string ascii_lower(std::string_view s) {
-    std::string out{s};
-    for (char& c : out) c = g_ascii_tolower(c);
-    return out;
-}
-
 namespace {
 
 std::string_view trim(std::string_view s) { return trim_blanks(s); }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "broker/profiles.hpp"
+#include "util/ascii.hpp"
 
 namespace rsm::broker {
 
@@ -44,7 +45,7 @@ ProfilesResult merge_profiles(ProfileSet a, std::string_view a_source, ProfileSe
 // The INI reading both sources share: blanks (space, tab, CR) trimmed at
 // both ends; ASCII lower case (configparser's key folding).
 std::string_view trim_blanks(std::string_view s);
-std::string ascii_lower(std::string_view s);
+using util::ascii_lower;  // util/ascii.hpp
 
 // "name", "name (10.0.0.2)", "name (10.0.0.2:2222)", "name ([2001:db8::1]:22)".
 std::optional<Host> parse_host_entry(std::string_view entry, std::uint16_t default_port);

@@ -52,7 +52,13 @@ inline constexpr const char* no_such_session = "org.rsm.Error.NoSuchSession";
 inline constexpr const char* session_not_ready = "org.rsm.Error.SessionNotReady";
 inline constexpr const char* session_limit = "org.rsm.Error.SessionLimit";
 inline constexpr const char* session_failed = "org.rsm.Error.SessionFailed";
+// ConnectSession: the session's display server does not accept connections
+// (yet): nothing listens on its port (nxagent between a client's loss and
+// listening again) or the connect timed out. Worth trying again shortly.
+inline constexpr const char* display_not_listening = "org.rsm.Error.DisplayNotListening";
 inline constexpr const char* no_session_for_pid = "org.rsm.Error.NoSessionForPID";
+// ShadowSession: the session's owner refused or did not answer.
+inline constexpr const char* consent_refused = "org.rsm.Error.ConsentRefused";
 }  // namespace error
 
 // The control channel an executor hands a gateway on Connect (the seed's

@@ -244,6 +244,35 @@ struct Companions {
 // The companion called `name`, or nullptr for a name the schema does not know.
 const Companion* find_companion(const Companions& c, std::string_view name);
 
+// [shadow]: watching and controlling another session's desktop (NX
+// attachsession, Gateway1.ShadowSession; docs/nx.md "Shadowing"). nxagent
+// in shadow mode (-S) runs as the session's owner, in the session's scope,
+// on a display number of its own, attached to the session's X display; the
+// asking gateway gets a connection to it, never the session's cookie.
+struct Shadow {
+    // Whether a user may ask to shadow another user's session at all (the
+    // owner is asked each time; their own sessions they may always shadow).
+    bool allow_other_users = true;
+    // Run as the owner on their display when another user asks; exit status
+    // 0 = consent, anything else or no answer within consent_timeout =
+    // refused. A template (session/argv_template.hpp): %u is the user who
+    // asks, %i the session id, %D the session's display.
+    std::vector<std::string> consent_argv = {
+        "xmessage", "-center", "-buttons", "Allow:0,Deny:1", "-default", "Deny",
+        "User %u asks to see and control your desktop (rsm session %i). Allow?"};
+    std::chrono::seconds consent_timeout{30};
+    // The shadowing nxagent: %d its own display number, %o its options file
+    // (rsm writes nx/nx,<nx_options>,listen=%p,loopback=1,accept=127.0.0.1,
+    // shadow=<the session's display>,shadowmode=1,cookie=<new cookie>:%d
+    // there), %a its Xauthority file (its own display and the session's).
+    std::vector<std::string> argv = {"nxagent", "-S", "-nopersistent", "-display", "nx/nx,options=%o:%d",
+                                     ":%d", "-auth", "%a", "-nolisten", "tcp"};
+    std::string nx_options = "link=lan";
+    std::string ready_line = "Waiting for connection";
+
+    bool operator==(const Shadow&) const = default;
+};
+
 struct Config {
     Manager manager;
     Gateway gateway;
@@ -253,6 +282,7 @@ struct Config {
     Session session;
     Displays display;
     Companions companion;
+    Shadow shadow;
 
     bool operator==(const Config&) const = default;
 };

@@ -150,7 +150,8 @@ std::optional<std::string> check_nx_options(std::string_view options) {
                   c == '_' || c == '-' || c == '='))
                 return "may contain only A-Z, a-z, 0-9, '.', '_', '-', '=' and ','";
         const std::string_view name = opt.substr(0, eq);
-        for (std::string_view own : {"listen", "loopback", "accept", "cookie", "connect", "options", "port"})
+        for (std::string_view own : {"listen", "loopback", "accept", "cookie", "connect", "options", "port", "shadow",
+                                     "shadowmode", "shadowuid"})
             if (name == own)
                 return "must not set '" + std::string{own} + "': rsm sets it";
         pos = end + 1;

@@ -228,6 +228,19 @@ constexpr std::array schema_rows = {
     seconds_key("companion.chansrv", "ready_timeout",
                 &nested_member<&Config::companion, &Companions::chansrv, &Companion::ready_timeout>, 1, 600,
                 "seconds the session waits for chansrv's socket before it is reported ready anyway"),
+    // [shadow]
+    bool_key("shadow", "allow_other_users", &member<&Config::shadow, &Shadow::allow_other_users>,
+             "whether users may ask to shadow other users' sessions (the owner is asked)"),
+    template_key("shadow", "consent_argv", &member<&Config::shadow, &Shadow::consent_argv>,
+                 check_display_template, "the owner's consent dialog; exit status 0 = consent"),
+    seconds_key("shadow", "consent_timeout", &member<&Config::shadow, &Shadow::consent_timeout>, 1, 600,
+                "seconds the owner has to answer; no answer = refused"),
+    template_key("shadow", "argv", &member<&Config::shadow, &Shadow::argv>, check_display_template,
+                 "the shadowing nxagent's command line template"),
+    string_key("shadow", "nx_options", &member<&Config::shadow, &Shadow::nx_options>, check_nx_options,
+               "options of the shadowing nxagent's NX display string besides rsm's"),
+    string_key("shadow", "ready_line", &member<&Config::shadow, &Shadow::ready_line>, check_output_line,
+               "stderr text that marks the shadowing nxagent ready"),
 };
 
 }  // namespace

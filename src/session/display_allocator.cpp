@@ -1,14 +1,18 @@
 #include "session/display_allocator.hpp"
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <cerrno>
 #include <charconv>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdexcept>
 #include <string_view>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "session/nx_display.hpp"
 #include "util/fd.hpp"
 #include "util/safe_path.hpp"
 #include "util/unix_sockets.hpp"
@@ -73,6 +77,21 @@ bool remove_stale_x_display(unsigned n, uid_t owner) {
     return remove_stale_x_display_under("/tmp", n, owner, x_displays_listening(), 0);
 }
 
+bool loopback_port_in_use(unsigned port) {
+    if (port == 0 || port > 65535) return true;
+    // No SO_REUSEADDR: a port a lingering connection (TIME_WAIT) still holds
+    // counts as taken too; the next number will do.
+    const UniqueFd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    if (!fd) return true;
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0;
+}
+
+bool nx_port_in_use(unsigned n) { return n <= 65535 - nx_port_base && loopback_port_in_use(nx_port_base + n); }
+
 DisplayAllocator::DisplayAllocator(unsigned first, unsigned last, Probe probe) : probe_{std::move(probe)} {
     set_range(first, last);
 }
@@ -86,9 +105,9 @@ void DisplayAllocator::set_range(unsigned first, unsigned last) {
     last_ = last;
 }
 
-std::optional<unsigned> DisplayAllocator::allocate() {
+std::optional<unsigned> DisplayAllocator::allocate(const Probe& also_taken) {
     for (unsigned n = first_;; ++n) {
-        if (!reserved(n) && !(probe_ && probe_(n))) {
+        if (!reserved(n) && !(probe_ && probe_(n)) && !(also_taken && also_taken(n))) {
             used_.insert(n);
             return n;
         }

@@ -12,6 +12,11 @@
 // (/tmp/.X<n>-lock) play no part: the servers rsm starts take -displayfd and
 // create none here, and a root process must not open what any user can put
 // in /tmp.
+//
+// Display types of the nx protocol (nxagent) also need TCP port
+// nx_port_base + n (session/nx_display.hpp) on 127.0.0.1: the manager passes
+// nx_port_in_use to allocate() for them, so that a foreign listener there
+// makes it skip n instead of nxagent failing to start.
 #pragma once
 
 #include <functional>
@@ -50,6 +55,17 @@ bool remove_stale_x_display(unsigned n, uid_t owner);
 bool remove_stale_x_display_under(const std::string& tmp_dir, unsigned n, uid_t owner,
                                   const std::set<unsigned>& listening, std::optional<uid_t> dir_owner);
 
+// True when 127.0.0.1:`port` cannot be bound now: a listener (on 127.0.0.1
+// or a wildcard address), any other socket holding the port, or any other
+// failure of the test (doubt means taken). The test socket is closed before
+// this returns: it never holds the port against the server that binds it
+// next (and, never connected, it leaves no TIME_WAIT behind).
+bool loopback_port_in_use(unsigned port);
+// Display n's NX port (nx_port_base + n) in use per loopback_port_in_use.
+// False for numbers without a port (> 65535 - nx_port_base): the session
+// start refuses those with its own error.
+bool nx_port_in_use(unsigned n);
+
 class DisplayAllocator {
 public:
     using Probe = std::function<bool(unsigned)>;
@@ -57,9 +73,10 @@ public:
     // An empty probe means nothing outside this allocator takes numbers.
     DisplayAllocator(unsigned first, unsigned last, Probe probe = x_display_in_use);
 
-    // Lowest number in range that is neither reserved here nor taken per probe;
+    // Lowest number in range that is neither reserved here nor taken per probe
+    // nor per `also_taken` (a display type's own needs, e.g. nx_port_in_use);
     // it is reserved. nullopt when none is left.
-    std::optional<unsigned> allocate();
+    std::optional<unsigned> allocate(const Probe& also_taken = {});
     // A new range for the numbers handed out from now on (a configuration
     // reload); numbers in use stay reserved wherever they are, until
     // released. Throws std::invalid_argument if first > last.

@@ -30,6 +30,14 @@ bool valid_nx_display_options(std::string_view options) noexcept {
     }
 }
 
+std::string nx_shadow_options(std::string_view options, unsigned target_display, bool interactive, unsigned uid) {
+    std::string s{options};
+    s += ",shadow=:" + std::to_string(target_display);
+    s += interactive ? ",shadowmode=1" : ",shadowmode=0";
+    s += ",shadowuid=" + std::to_string(uid);
+    return s;
+}
+
 std::string nx_options_file_text(std::string_view options, std::string_view cookie_hex, unsigned display) {
     std::string s{options};
     s += ",cookie=";

@@ -25,6 +25,12 @@ std::string nx_display_options(std::string_view extra, unsigned port);
 // what it gets over the link with this).
 bool valid_nx_display_options(std::string_view options) noexcept;
 
+// A shadowing nxagent's display string (docs/nx.md "Shadowing"): what
+// nx_display_options() makes, then ",shadow=:<target>,shadowmode=<1|0>,
+// shadowuid=<uid>" (interactive or view only). `options` must be what
+// valid_nx_display_options() accepts.
+std::string nx_shadow_options(std::string_view options, unsigned target_display, bool interactive, unsigned uid);
+
 // The options file's text: "<options>,cookie=<cookie_hex>:<display>" (no newline).
 std::string nx_options_file_text(std::string_view options, std::string_view cookie_hex, unsigned display);
 

@@ -3,8 +3,10 @@
 // parser, and the real probe and stale-socket cleanup in a scratch directory.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
 #include <cstddef>
 #include <cstdio>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <filesystem>
 #include <set>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "session/display_allocator.hpp"
+#include "session/nx_display.hpp"
 #include "temp_dir.hpp"
 #include "util/fd.hpp"
 
@@ -224,4 +227,85 @@ TEST_CASE("stale X display: only the owner's socket nobody listens on is removed
     std::filesystem::create_directory_symlink(tmp.path() / ".X11-unix", other.path() / ".X11-unix");
     CHECK_FALSE(remove_stale_x_display_under(other.path().string(), 21, me, {}, std::nullopt));
     CHECK(std::filesystem::exists(tmp.path() / ".X11-unix/X21"));
+}
+
+namespace {
+
+// A TCP socket bound to `addr`:`port`, listening if asked; empty if the
+// port is taken.
+rsm::UniqueFd try_bind(uint32_t addr, uint16_t port, bool listening) {
+    rsm::UniqueFd fd{socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    REQUIRE(fd);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(addr);
+    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return {};
+    if (listening) REQUIRE(listen(fd.get(), 4) == 0);
+    return fd;
+}
+
+rsm::UniqueFd bound(uint32_t addr, uint16_t port, bool listening) {
+    rsm::UniqueFd fd = try_bind(addr, port, listening);
+    REQUIRE(fd);
+    return fd;
+}
+
+}  // namespace
+
+TEST_CASE("display allocator: an nx display is skipped while its port 4000+N is in use", "[display][nx]") {
+    using rsm::session::nx_port_base;
+    using rsm::session::nx_port_in_use;
+    // A free port P below the ephemeral range (no outgoing connection takes
+    // it meanwhile), held by a foreign listener; N the display whose NX port
+    // it is.
+    uint16_t port = 0;
+    rsm::UniqueFd foreign;
+    for (uint16_t p = 6000; p < 7000 && !foreign; ++p) {
+        foreign = try_bind(INADDR_LOOPBACK, p, true);
+        port = p;
+    }
+    REQUIRE(foreign);
+    const unsigned n = port - nx_port_base;
+
+    DisplayAllocator a{n, n, never_busy};
+    CHECK(nx_port_in_use(n));
+    CHECK_FALSE(a.allocate(nx_port_in_use));  // the only number's port is taken
+    CHECK_FALSE(a.reserved(n));
+    foreign.reset();
+
+    // Free again: handed out, and the test left nothing bound, so the
+    // display server's own bind right after succeeds.
+    CHECK_FALSE(nx_port_in_use(n));
+    CHECK(a.allocate(nx_port_in_use) == n);
+    rsm::UniqueFd agent = bound(INADDR_LOOPBACK, port, true);
+    a.release(n);
+
+    // Display types without NX ports do not care.
+    CHECK(a.allocate() == n);
+    a.release(n);
+    agent.reset();
+
+    // A wildcard listener or a socket merely bound to the port blocks
+    // nxagent's bind just as well.
+    {
+        rsm::UniqueFd any = bound(INADDR_ANY, port, true);
+        CHECK(nx_port_in_use(n));
+    }
+    {
+        rsm::UniqueFd quiet = bound(INADDR_LOOPBACK, port, false);
+        CHECK(nx_port_in_use(n));
+    }
+    // Numbers without a port are left to the session start's own error.
+    CHECK_FALSE(nx_port_in_use(65536 - nx_port_base));
+    CHECK(rsm::session::loopback_port_in_use(0));
+    CHECK(rsm::session::loopback_port_in_use(65536));
+}
+
+TEST_CASE("display allocator: the extra probe skips to the next number", "[display]") {
+    DisplayAllocator a{10, 12, never_busy};
+    CHECK(a.allocate([](unsigned n) { return n == 10; }) == 11u);
+    CHECK(a.allocate([](unsigned n) { return n == 12; }) == 10u);
+    CHECK_FALSE(a.allocate([](unsigned n) { return n == 12; }));
+    CHECK(a.allocate() == 12u);
 }

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "dialogue.hpp"
 
@@ -153,9 +154,6 @@ TEST_CASE("nx dialogue: after login, login/hello/set are 554, bad parameters 597
     CHECK(out.text.find("NX> 597 Error: Parsing parameters: string \"--type=unix\" has invalid format") !=
           std::string::npos);
     CHECK(out.request.kind == RequestKind::none);
-    out = d.on_line("attachsession --id=\"" + sid + "\"");
-    CHECK(out.text.find("NX> 500 Error: attachsession (shadowing) is not supported") != std::string::npos);
-    CHECK(out.request.kind == RequestKind::none);
     CHECK(d.on_line("nonsense").text.find("NX> 503 Error: undefined command: 'nonsense'") != std::string::npos);
 }
 
@@ -193,7 +191,7 @@ TEST_CASE("nx dialogue: listsession --status lists only the sessions in those st
     out = d.on_list({row(sid, "disconnected"), row(other, "active")});
     CHECK(out.text.find(sid) != std::string::npos);
     CHECK(out.text.find(other) != std::string::npos);
-    out = d.on_line("listsession");  // no filter: every state
+    out = d.on_line("listsession --type=\"unix-desktop\"");  // no status filter: every state
     out = d.on_list({row(sid, "disconnected"), row(other, "active")});
     CHECK(out.text.find(other) != std::string::npos);
 }
@@ -224,7 +222,8 @@ TEST_CASE("nx dialogue: startsession takes the geometry, answers with the sessio
 }
 
 TEST_CASE("nx dialogue: geometry defaults, out-of-range sizes ignored", "[nxserver]") {
-    for (const char* g : {"", " --geometry=\"fullscreen\"", " --geometry=\"10x10\"", " --geometry=\"99999x768\""}) {
+    for (const char* g : {" --type=\"unix-desktop\"", " --geometry=\"fullscreen\"", " --geometry=\"10x10\"",
+                          " --geometry=\"99999x768\""}) {
         Dialogue d{Dialogue::Settings{800, 600, "h"}};
         d.on_line("login");
         d.on_line("alice");
@@ -272,4 +271,92 @@ TEST_CASE("nx dialogue: answers nobody asked for are ignored", "[nxserver]") {
     CHECK(d.on_session(SessionInfo{}).text.empty());
     CHECK(d.on_failure("x").text.empty());
     CHECK(d.on_line("startsession").text.find("554") != std::string::npos);  // still not logged in
+}
+
+TEST_CASE("nx dialogue: listsession --type: unix-* desktops, shadow lists running ones, --user ignored", "[nxserver]") {
+    auto d = logged_in();
+    const std::string other = "ffffffffffffffffffffffffffffffff";
+    const std::vector<SessionRow> rows{row(sid, "disconnected"), row(other, "active")};
+    auto out = d.on_line("listsession --type=\"shadow\" --status=\"suspended\"");
+    REQUIRE(out.request.kind == RequestKind::list);
+    out = d.on_list(rows);
+    CHECK(out.text.find(sid) == std::string::npos);  // suspended: nothing to look at
+    CHECK(out.text.find(other) != std::string::npos);
+    d.on_line("listsession --type=\"windows\"");
+    out = d.on_list(rows);
+    CHECK(out.text.find(sid) == std::string::npos);
+    CHECK(out.text.find(other) == std::string::npos);
+    d.on_line("listsession --type=\"unix-kde\" --user=\"bob\"");
+    out = d.on_list(rows);
+    CHECK(out.text.find("Session list of user 'alice'") != std::string::npos);
+    CHECK(out.text.find(sid) != std::string::npos);
+    CHECK(out.text.find(other) != std::string::npos);
+    d.on_line("listsession --type=\"unix-application\"");
+    CHECK(d.on_list(rows).text.find(other) == std::string::npos);
+}
+
+TEST_CASE("nx dialogue: attachsession asks rsm to shadow the session and answers with a shadow session", "[nxserver]") {
+    auto d = logged_in();
+    auto out = d.on_line("attachsession --type=\"shadow\"");
+    CHECK(out.text.find("NX> 500 Shadow session requested, but no session specified") != std::string::npos);
+    CHECK(out.request.kind == RequestKind::none);
+    out = d.on_line("attachsession --id=\"nope\"");
+    CHECK(out.text.find("NX> 500 Failed to load session") != std::string::npos);
+    CHECK(out.request.kind == RequestKind::none);
+
+    out = d.on_line("attachsession --id=\"" + std::string{"0123456789ABCDEF0123456789abcdef"} + "\" --type=\"shadow\"");
+    REQUIRE(out.request.kind == RequestKind::shadow);
+    CHECK(out.request.session_id == sid);
+    CHECK(d.busy());
+    // The owner refused: the dialogue goes on.
+    out = d.on_failure("Error: the owner of session " + sid + " refused");
+    CHECK(out.text == "NX> 500 Error: the owner of session " + sid + " refused\n" + prompt);
+    CHECK_FALSE(d.busy());
+
+    out = d.on_line("attachsession --id=\"" + sid + "\"");
+    REQUIRE(out.request.kind == RequestKind::shadow);
+    SessionInfo info{sid, 731, "00ff00ff00ff00ff00ff00ff00ff00ff", true};
+    out = d.on_session(info);
+    CHECK(out.text.find("NX> 700 Session id: " + sid) != std::string::npos);
+    CHECK(out.text.find("NX> 705 Session display: 731") != std::string::npos);
+    CHECK(out.text.find("NX> 703 Session type: shadow") != std::string::npos);
+    CHECK(out.text.find("NX> 701 Proxy cookie: 00ff00ff00ff00ff00ff00ff00ff00ff") != std::string::npos);
+    CHECK(out.text.find("NX> 710 Session status: running") != std::string::npos);
+    out = d.on_line("bye");
+    CHECK(out.quit);
+    CHECK(out.relay);
+}
+
+TEST_CASE("nx dialogue: a command sent without parameters asks for them (106)", "[nxserver]") {
+    auto d = logged_in();
+    auto out = d.on_line("listsession");
+    CHECK(out.text == "Listsession\nNX> 106 Parameters: ");
+    CHECK(out.request.kind == RequestKind::none);
+    CHECK_FALSE(d.busy());
+    out = d.on_line("--status=\"running\"");
+    CHECK(out.text == "\n");
+    REQUIRE(out.request.kind == RequestKind::list);
+    out = d.on_list({row(sid, "disconnected"), row("ffffffffffffffffffffffffffffffff", "active")});
+    CHECK(out.text.find(sid) == std::string::npos);  // the answer's filter applies
+    CHECK(out.text.find("ffffffffffffffffffffffffffffffff") != std::string::npos);
+
+    out = d.on_line("startsession");
+    CHECK(out.text == "Start session with: \nNX> 106 Parameters: ");
+    out = d.on_line("--geometry=\"800x600\"");
+    REQUIRE(out.request.kind == RequestKind::start);
+    CHECK((out.request.width == 800 && out.request.height == 600));
+    d.on_failure("no");
+
+    out = d.on_line("restoresession");
+    CHECK(out.text.ends_with("NX> 106 Parameters: "));
+    out = d.on_line("bad parameters");  // the answer is parsed like any
+    CHECK(out.text.find("NX> 597 ") != std::string::npos);
+    CHECK(out.text.ends_with(prompt));
+
+    out = d.on_line("attachsession");
+    CHECK(out.text.ends_with("NX> 106 Parameters: "));
+    out = d.on_line("");
+    CHECK(out.text.find("NX> 500 Shadow session requested, but no session specified") != std::string::npos);
+    // Commands that take no parameters are not asked.
+    CHECK(d.on_line("terminate").text.find("NX> 106") == std::string::npos);
 }

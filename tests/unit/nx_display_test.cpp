@@ -4,10 +4,14 @@
 // suspended, forwarded) and nx_connect (the owner check of the port).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <arpa/inet.h>
+#include <chrono>
+#include <cerrno>
 #include <netinet/in.h>
 #include <string>
 #include <sys/socket.h>
+#include <system_error>
 #include <unistd.h>
 #include <vector>
 
@@ -138,4 +142,60 @@ TEST_CASE("nx: the NX port must belong to the session's user", "[nx]") {
 
     // Nothing listens any more.
     CHECK_THROWS_WITH(session::connect_loopback_tcp(port), Catch::Contains("127.0.0.1:" + std::to_string(port)));
+}
+
+TEST_CASE("nx: a refused connect is 'not listening', other failures are not", "[nx]") {
+    // A port nothing listens on: bound, never listen()ed, so no one else
+    // takes it meanwhile.
+    const int b = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(b >= 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(b, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    socklen_t len = sizeof sa;
+    REQUIRE(getsockname(b, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
+    bool refused = false;
+    try {
+        (void)session::connect_loopback_tcp(ntohs(sa.sin_port));
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == std::errc::connection_refused);
+        refused = session::not_listening(e);
+    }
+    close(b);
+    CHECK(refused);  // the executor answers org.rsm.Error.DisplayNotListening
+    CHECK(session::not_listening(std::system_error(ETIMEDOUT, std::generic_category(), "connect")));
+    CHECK_FALSE(session::not_listening(std::system_error(EMFILE, std::generic_category(), "socket")));
+    CHECK_FALSE(session::not_listening(std::system_error(ENETUNREACH, std::generic_category(), "connect")));
+}
+
+TEST_CASE("nx: a shadowing nxagent's display string attaches to the session's display", "[nx][shadow]") {
+    const std::string base = session::nx_display_options("link=lan", 4061);
+    CHECK(session::nx_shadow_options(base, 57, true, 1001) ==
+          "nx/nx,link=lan,listen=4061,loopback=1,accept=127.0.0.1,shadow=:57,shadowmode=1,shadowuid=1001");
+    CHECK(session::nx_shadow_options(base, 57, false, 1001).find(",shadowmode=0,") != std::string::npos);
+    CHECK(session::nx_options_file_text(session::nx_shadow_options(base, 57, true, 1001), "00ff", 61)
+              .ends_with(",shadowuid=1001,cookie=00ff:61"));
+}
+
+TEST_CASE("nx: [shadow] defaults, and nx_options may not set the shadow's own options", "[nx][shadow][config]") {
+    const config::Config defaults;
+    CHECK(defaults.shadow.allow_other_users);
+    CHECK(defaults.shadow.consent_timeout == std::chrono::seconds{30});
+    CHECK(defaults.shadow.argv.front() == "nxagent");
+    CHECK(std::find(defaults.shadow.argv.begin(), defaults.shadow.argv.end(), "-S") != defaults.shadow.argv.end());
+    CHECK(defaults.shadow.consent_argv.front() == "xmessage");
+    for (const char* own : {"shadow=:1", "shadowmode=1", "link=lan,shadowuid=0"}) CHECK(config::check_nx_options(own));
+    const config::Config c = config::parse_string(
+        "[shadow]\nallow_other_users = false\nconsent_timeout = 5\nconsent_argv = [\"/bin/false\", \"%u\"]\n",
+        "t.toml");
+    CHECK_FALSE(c.shadow.allow_other_users);
+    CHECK(c.shadow.consent_timeout == std::chrono::seconds{5});
+    CHECK(c.shadow.consent_argv == std::vector<std::string>{"/bin/false", "%u"});
+    CHECK_THROWS_WITH(config::parse_string("[shadow]\nconsent_timeout = 0\n", "t.toml"),
+                      Catch::Contains("shadow.consent_timeout"));
+    CHECK_THROWS_WITH(config::parse_string("[shadow]\nconsent_argv = [\"x%q\"]\n", "t.toml"),
+                      Catch::Contains("shadow.consent_argv"));
+    CHECK_THROWS_WITH(config::parse_string("[shadow]\nnx_options = \"shadow=:0\"\n", "t.toml"),
+                      Catch::Contains("shadow.nx_options"));
 }

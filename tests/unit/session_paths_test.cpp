@@ -78,6 +78,23 @@ TEST_CASE("xauthority: the file libXau reads back holds one FamilyWild cookie fo
     CHECK(xa::remove_file(path.string(), geteuid(), getegid()) == -ENOENT);
 }
 
+TEST_CASE("xauthority: a shadowing nxagent's file holds its own display's cookie and the shadowed one's", "[xauth]") {
+    rsm::test::TempDir tmp;
+    const auto mine = xa::new_cookie(), target = xa::new_cookie();
+    const auto path = tmp.path() / "Xauthority-shadow-s1-61";
+    xa::write_file(path.string(), geteuid(), getegid(), {xa::Entry{57, target}, xa::Entry{61, mine}});
+    const auto entries = read_entries(path);
+    REQUIRE(entries.size() == 2);
+    CHECK(entries[0].number == "57");
+    CHECK(entries[0].data == std::string(target.begin(), target.end()));
+    CHECK(entries[1].number == "61");
+    CHECK(entries[1].data == std::string(mine.begin(), mine.end()));
+    CHECK(entries[1].family == FamilyWild);
+    struct stat st {};
+    REQUIRE(lstat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+}
+
 TEST_CASE("xauthority: a FIFO or a symlink planted at the path is replaced, never opened or followed", "[xauth]") {
     rsm::test::TempDir tmp;
     const auto victim = tmp.write("shadow", "root:secret\n");

@@ -6,7 +6,10 @@ user's (never from its command line); ConnectSession hands a socket
 connected to that port and the cookie; real nxproxy, fed through that
 socket, shows the session's red xterm on the client's screen; killing
 nxproxy leaves the session disconnected (nxagent suspends itself and, told
-by rsm with SIGHUP, listens again); a reconnect resumes the same xterm."""
+by rsm with SIGHUP, listens again); a reconnect resumes the same xterm. A
+second ConnectSession while a client is connected (nxagent not listening)
+fails with DisplayNotListening; a display whose NX port a foreign listener
+holds is skipped."""
 
 import glob
 import os
@@ -17,6 +20,7 @@ import subprocess
 import threading
 import unittest
 
+import gw
 import session_client as sc
 from rdp_client import RED, ClientScreen, colour_share, colours
 from systest import end_all, login, pids, run, scope_gone, sessions, wait
@@ -28,10 +32,13 @@ ADDR = "127.0.0.1"
 class Relay:
     """What a gateway does with ConnectSession's fds: a local TCP port
     nxproxy connects to, relayed to the display socket; when either side
-    closes, both fds (and the control channel) are closed."""
+    closes, both fds (and the control channel) are closed, unless
+    keep_fds: then the client's EOF is passed on as a half-close towards
+    nxagent (as a TCP relay does) and both fds stay open, the control
+    channel with them: a gateway that never looks at the session again."""
 
-    def __init__(self, display, control):
-        self.display, self.control = display, control
+    def __init__(self, display, control, keep_fds=False):
+        self.display, self.control, self.keep_fds = display, control, keep_fds
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(1)
@@ -52,12 +59,14 @@ class Relay:
                 for s in readable:
                     data = s.recv(65536)
                     if not data:
+                        if self.keep_fds and s is client:
+                            self.display.shutdown(socket.SHUT_WR)
                         raise EOFError
                     pair[s].sendall(data)
         except (OSError, EOFError):
             pass
         finally:
-            for s in (self.display, self.control):
+            for s in () if self.keep_fds else (self.display, self.control):
                 try:
                     s.close()
                 except OSError:
@@ -147,13 +156,34 @@ class NxSessionTest(unittest.TestCase):
         with open("/tmp/xvfb.log", errors="replace") as f:
             return "".join(line for line in f if any(m in line for m in marks))[-4000:]
 
-    def attach(self, g, sid):
+    def attach(self, g, sid, keep_fds=False):
         fds, details = sc.connect_session(g, sid, client_name="nx-client")
-        relay = Relay(fds["display"], fds["control"])
+        relay = Relay(fds["display"], fds["control"], keep_fds)
         log = open("/tmp/nxproxy.log", "ab")
         proxy = nxproxy(self.screen, relay.port, details["nx_cookie"], log)
         self.proxies.append(proxy.pid)
         return details, relay, proxy
+
+    def test_a_taken_nx_port_is_skipped(self):
+        # A foreign listener on the NX port of the range's first display
+        # (scenarios/nx.sh: 730..739): the manager skips that number
+        # instead of starting an nxagent that cannot bind it.
+        first = 730
+        foreign = socket.socket()
+        try:
+            foreign.bind(("127.0.0.1", 4000 + first))
+            foreign.listen(1)
+            g = login(USER, ADDR)
+            sid, _ = sc.create_session(g, type="nxagent", width=800, height=600)
+            number = int(sessions(g)[sid]["display"][1:])
+            self.assertNotEqual(number, first)
+            self.assertEqual(listening(4000 + number), [f"127.0.0.1:{4000 + number}"])
+            g.TerminateSession(sid, timeout=30)
+            wait(lambda: sid not in sessions(g), 30, "the session to end")
+            wait(lambda: not pids(USER, "nxagent"), 20, "nxagent to exit")
+            g.Close()
+        finally:
+            foreign.close()
 
     def test_nx_session(self):
         g = login(USER, ADDR)
@@ -192,6 +222,16 @@ class NxSessionTest(unittest.TestCase):
         xterms = pids(USER, "xterm")
         self.assertEqual(len(xterms), 1)
 
+        # While its client is connected nxagent does not listen: a second
+        # ConnectSession says so by its error name (a gateway may try again,
+        # as rsm-nxserver's restoresession does) and leaves the first alone.
+        self.assertEqual(listening(port), [])
+        name, message = gw.error_name(sc.connect_session, g, sid, client_name="nx-client-2")
+        self.assertEqual(name, gw.E + "DisplayNotListening", message)
+        self.assertIn(f"127.0.0.1:{port}", message)
+        self.assertEqual(sessions(g)[sid]["state"], "active")
+        self.assertIsNone(proxy.poll(), "the first client is still connected")
+
         # The NX client goes away: the gateway side closes, the session is
         # disconnected; nxagent suspends itself and listens again (SIGHUP).
         os.killpg(proxy.pid, signal.SIGKILL)  # nxproxy and whatever it forked
@@ -205,8 +245,9 @@ class NxSessionTest(unittest.TestCase):
         # nxproxy's window went with it: the next picture is a new one.
         wait(lambda: colour_share(self.screen.screenshot() or b"", RED) < 0.05, 30, "the client's screen to clear")
 
-        # Reconnect: the same session, the same xterm.
-        details2, relay2, proxy2 = self.attach(g, sid)
+        # Reconnect: the same session, the same xterm. This gateway keeps
+        # its fds when the client goes (only half-closing towards nxagent).
+        details2, relay2, proxy2 = self.attach(g, sid, keep_fds=True)
         wait(lambda: sessions(g)[sid]["state"] == "active", 20, "the session to be active again")
         self.see_red("the same red xterm after the reconnect")
         self.assertEqual(pids(USER, "xterm"), xterms, "the same xterm process")
@@ -215,7 +256,15 @@ class NxSessionTest(unittest.TestCase):
         wait(lambda: "Session: Session resumed" in journal_nxagent(), 30, "nxagent to resume")
         os.killpg(proxy2.pid, signal.SIGKILL)
         proxy2.wait()
-        relay2.done.wait(30)
+        self.assertTrue(relay2.done.wait(30))
+        # rsm sees nxagent drop the connection when it suspends: the session
+        # is disconnected although the gateway still holds its control channel.
+        wait(lambda: sessions(g)[sid]["state"] == "disconnected", 30,
+             "the session to be disconnected while the gateway keeps its fds")
+        self.assertIn("the display server closed the gateway's connection", run(
+            "journalctl", "--no-pager", "-o", "cat", "SYSLOG_IDENTIFIER=rsm-session", f"RSM_SESSION_ID={sid}").stdout)
+        relay2.display.close()
+        relay2.control.close()
 
         # The end: nothing left, the options file gone.
         g.TerminateSession(sid, timeout=30)

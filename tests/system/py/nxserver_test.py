@@ -8,7 +8,13 @@ rule, an unknown command answered, a wrong password is NX> 404 with nothing
 created, startsession gives the session info with the session's cookie and
 nxproxy over the stream shows the session's red xterm; killing nxproxy ends
 rsm-nxserver and suspends the session; listsession shows it suspended,
-restoresession resumes the same xterm; terminate ends it."""
+restoresession resumes the same xterm; terminate ends it. attachsession
+(shadowing, docs/nx.md): bob asking for alice's session makes rsm ask alice
+in her session (xmessage, as alice); no answer within [shadow]
+consent_timeout or Deny refuses (NX> 500, nothing left running); Allow
+starts nxagent -S as alice in her scope, and nxproxy through bob's stream
+shows her xterm while her own client stays connected; the shadow ends with
+bob's client. Alice attaching to her own session is not asked."""
 
 import os
 import re
@@ -78,14 +84,14 @@ class NxServer:
         self.proc.wait(timeout)
         return out.decode(errors="replace")
 
-    def login(self, password=PASSWORD):
+    def login(self, password=PASSWORD, user=USER):
         banner = self.read_until(PROMPT)
         assert banner == "HELLO NXSERVER - Version 3.5.0 - GPL\nNX> 105 ", banner
         hello = self.command("hello NXCLIENT - Version 3.5.0")
         assert "NX> 134 Accepted protocol: 3.5.0" in hello, hello
         self.command("SET SHELL_MODE SHELL")
         self.command("login", b"NX> 101 User: ")
-        self.command(USER, b"NX> 102 Password: ")
+        self.command(user, b"NX> 102 Password: ")
         self.proc.stdin.write(password.encode() + b"\n")
 
 
@@ -254,7 +260,7 @@ class NxServerTest(unittest.TestCase):
         listed = None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            listed = s2.command("listsession")
+            listed = s2.command('listsession --type="unix-desktop"')
             if re.search(rf"^{display}\s+unix-desktop\s+{sid} .*Suspended", listed, re.M):
                 break
             time.sleep(0.5)
@@ -325,6 +331,127 @@ class NxServerTest(unittest.TestCase):
         wait(lambda: "NX client disconnected from its session" in run(
             "journalctl", "--no-pager", "-o", "cat", "SYSLOG_IDENTIFIER=rsm-nxserver", f"RSM_SESSION_ID={sid}").stdout,
             10, "rsm-nxserver's journal entries with the session's id")
+        g = login(USER, "127.0.0.1")
+        g.TerminateSession(sid, timeout=30)
+        g.Close()
+        wait(lambda: sid not in self.alice_sessions(), 30, "the session to end")
+        log.close()
+
+    def consent_dialog(self, uid, sid, display):
+        """The xmessage rsm started as alice on her display (its window)."""
+        wait(lambda: pids(USER, "xmessage"), 20, "the consent dialog as alice")
+        env = dict(os.environ, DISPLAY=display, XAUTHORITY=f"/run/rsm/user/{uid}/Xauthority-{sid}")
+        win = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--class", "Xmessage"], env=env,
+                             capture_output=True, text=True, timeout=20).stdout.split()
+        self.assertTrue(win, "the dialog's window on alice's display")
+        return env, win[-1]
+
+    def test_7_attachsession(self):
+        # Alice's session, her client connected.
+        a = NxServer()
+        a.login()
+        a.read_until(PROMPT)
+        info = info_lines(a.command('startsession --type="unix-desktop" --geometry="1024x768"'))
+        sid, display, cookie = info[700], int(info[705]), info[701]
+        a.command("bye", b"NX> 999 Bye.\n")
+        bridge = Bridge(a)
+        log = open("/tmp/nxproxy.log", "ab")
+        proxy = nxproxy(self.screen, bridge.port, cookie, log)
+        self.see_red("alice's red xterm")
+        uid = int(self.alice_sessions()[sid]["uid"])
+        agents = pids(USER, "nxagent")
+        self.assertEqual(len(agents), 1)
+
+        def bob():
+            b = NxServer()
+            b.login("bob-pw", "bob")
+            b.read_until(PROMPT)
+            return b
+
+        # No answer: refused after consent_timeout (8 s here), the dialog ended.
+        b = bob()
+        b.proc.stdin.write(f'attachsession --id="{sid}" --type="shadow"\n'.encode())
+        self.consent_dialog(uid, sid, f":{display}")
+        refused = b.read_until(PROMPT, 60)
+        self.assertIn(f"NX> 500 Error: the owner of session {sid} did not answer within 8 seconds", refused)
+        wait(lambda: not pids(USER, "xmessage"), 10, "the dialog to be ended")
+        self.assertEqual(pids(USER, "nxagent"), agents, "no shadowing nxagent without consent")
+
+        # Deny (Return: the dialog's default).
+        b.proc.stdin.write(f'attachsession --id="{sid}"\n'.encode())
+        env, win = self.consent_dialog(uid, sid, f":{display}")
+        # No window manager: the keyboard goes where the pointer is.
+        subprocess.run(["xdotool", "mousemove", "--window", win, "5", "5", "key", "Return"], env=env, check=True,
+                       timeout=20)
+        refused = b.read_until(PROMPT, 60)
+        self.assertRegex(refused, rf"NX> 500 Error: the owner of session {sid} refused")
+        self.assertEqual(pids(USER, "nxagent"), agents)
+
+        # Allow: a shadowing nxagent as alice, in her scope.
+        b.proc.stdin.write(f'attachsession --id="{sid}"\n'.encode())
+        env, win = self.consent_dialog(uid, sid, f":{display}")
+        geometry = subprocess.run(["xdotool", "getwindowgeometry", "--shell", win], env=env, capture_output=True,
+                                  text=True, check=True, timeout=20).stdout
+        height = int(re.search(r"HEIGHT=(\d+)", geometry).group(1))
+        # "Allow" is the first button, at the bottom left.
+        subprocess.run(["xdotool", "mousemove", "--window", win, "20", str(height - 12), "click", "1"], env=env,
+                       check=True, timeout=20)
+        shadowed = b.read_until(PROMPT, 60)
+        self.assertIn("NX> 710 Session status: running", shadowed, shadowed)
+        sinfo = info_lines(shadowed)
+        self.assertEqual(sinfo[700], sid)
+        self.assertEqual(sinfo[703], "shadow")
+        shadow_display, shadow_cookie = int(sinfo[705]), sinfo[701]
+        self.assertNotEqual(shadow_display, display)
+        self.assertNotEqual(shadow_cookie, cookie, "the shadow has a cookie of its own, never the session's")
+        # nxagent -S as alice (it forks a helper of its own), in her scope.
+        shadow_agents = [p for p in pids(USER, "nxagent") if p not in agents]
+        self.assertTrue(shadow_agents, "a shadowing nxagent, as alice")
+        for p in shadow_agents:
+            self.assertIn("-S", open(f"/proc/{p}/cmdline").read().split("\0"))
+            self.assertIn(f"rsm-session-{sid}.scope", open(f"/proc/{p}/cgroup").read(),
+                          "the shadow runs in the session's scope")
+        options = f"/run/rsm/user/{uid}/nx-options-shadow-{sid}-{shadow_display}"
+        self.assertIn(f"shadow=:{display},shadowmode=1", open(options).read())
+        self.assertNotIn(cookie, open(options).read())
+
+        b.command("bye", b"NX> 999 Bye.\n")
+        bob_bridge = Bridge(b)
+        bob_screen = NxClientScreen(free_display(), "1280x1024x24").__enter__()
+        try:
+            bob_proxy = nxproxy(bob_screen, bob_bridge.port, shadow_cookie, log)
+            try:
+                bob_screen.wait_for("alice's xterm on bob's screen, through the shadow",
+                                    lambda shot: colour_share(shot, RED) > 0.2, 60)
+            except AssertionError as e:
+                raise AssertionError(f"{e}\n--- journal\n" + run(
+                    "journalctl", "--no-pager", "-o", "cat", "-n", "80", f"SYSLOG_IDENTIFIER=rsm-shadow-{sid}").stdout)
+            self.assertEqual(self.alice_sessions()[sid]["state"], "active", "alice's own client stays connected")
+            self.assertIsNone(proxy.poll(), "alice's nxproxy still runs")
+            # Bob's client goes: the shadow ends (nxagent -nopersistent), its files go.
+            os.killpg(bob_proxy.pid, signal.SIGKILL)
+            bob_proxy.wait()
+            self.assertTrue(bob_bridge.done.wait(30))
+            wait(lambda: pids(USER, "nxagent") == agents, 30, "the shadowing nxagent to exit")
+            wait(lambda: not os.path.exists(options), 10, "the shadow's options file to be removed")
+        finally:
+            bob_screen.__exit__(None, None, None)
+
+        # Alice attaching to her own session: nobody is asked.
+        s = NxServer()
+        s.login()
+        s.read_until(PROMPT)
+        own = s.command(f'attachsession --id="{sid}"', timeout=60)
+        self.assertIn("NX> 710 Session status: running", own)
+        self.assertFalse(pids(USER, "xmessage"), "no dialog for the owner's own request")
+        s.proc.stdin.close()  # the client goes before connecting: the shadow ends
+        s.proc.wait(30)
+        wait(lambda: pids(USER, "nxagent") == agents, 30, "the unused shadow to end")
+
+        os.killpg(proxy.pid, signal.SIGKILL)
+        proxy.wait()
+        bridge.done.wait(30)
+        a.proc.wait(30)
         g = login(USER, "127.0.0.1")
         g.TerminateSession(sid, timeout=30)
         g.Close()

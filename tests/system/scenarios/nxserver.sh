@@ -7,16 +7,20 @@
 # stream, shows the session's red xterm; killing nxproxy suspends the
 # session, restoresession resumes the same xterm, terminate ends it; a wrong
 # password is NX> 404 with nothing created, another version is refused, an
-# unknown command answered. The checks are tests/system/py/nxserver_test.py.
+# unknown command answered; bob's attachsession of alice's session asks
+# alice in her session (xmessage) and is refused without an answer or with
+# Deny, and shows her xterm through a shadowing nxagent with Allow. The
+# checks are tests/system/py/nxserver_test.py.
 source "$RSM_SYSTEST_LIB"
-for f in /usr/bin/nxagent /usr/bin/nxproxy /usr/bin/Xvfb /usr/bin/xwd /usr/bin/convert /usr/bin/setpriv /usr/sbin/sshd /usr/bin/ssh; do
+for f in /usr/bin/nxagent /usr/bin/nxproxy /usr/bin/Xvfb /usr/bin/xwd /usr/bin/convert /usr/bin/setpriv /usr/sbin/sshd /usr/bin/ssh /usr/bin/xmessage /usr/bin/xdotool; do
     if [[ ! -e $f ]]; then
-        echo "1..1"; echo "not ok 1 - nxagent, nxproxy, Xvfb, xwd, ImageMagick, setpriv, sshd and ssh are installed (no $f: run tools/install-deps)"; exit 1
+        echo "1..1"; echo "not ok 1 - nxagent, nxproxy, Xvfb, xwd, ImageMagick, setpriv, sshd, ssh, xmessage and xdotool are installed (no $f: run tools/install-deps)"; exit 1
     fi
 done
 set -e
 {
     make_user alice
+    make_user bob
     printf '#!/bin/sh\nexec xterm -bg "#ff0000" -fg "#ff0000" -geometry 200x70+0+0\n' >/home/alice/.xsession
     chmod 755 /home/alice/.xsession; chown alice: /home/alice/.xsession
     # The nx account: rsm-nxserver as its shell, trusted by rsm as a gateway.
@@ -41,7 +45,8 @@ set -e
     /usr/sbin/sshd -t -f /tmp/nxssh/sshd_config
     # NX ports 4740..4749 of the shared host network: not the nx scenario's.
     mkdir -p /etc/rsm/rsm.toml.d
-    printf '[session]\ndisplay_first = 740\ndisplay_last = 749\n' >/etc/rsm/rsm.toml.d/50-systest.toml
+    printf '[session]\ndisplay_first = 740\ndisplay_last = 749\n[shadow]\nconsent_timeout = 8\n' \
+        >/etc/rsm/rsm.toml.d/50-systest.toml
     systemctl enable --now rsm-manager.socket
 } >/dev/null 2>&1 || { echo "1..1"; echo "not ok 1 - scenario setup"; exit 1; }
 set +e
