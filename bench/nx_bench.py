@@ -44,10 +44,8 @@ import array
 import os
 import signal
 import statistics
-import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,7 +53,7 @@ sys.path.insert(0, os.path.join(HERE, "../tests/system/py"))
 import session_client as sc  # noqa: E402
 from nx_test import Relay, free_display, listening, nxproxy  # noqa: E402
 from nxserver_test import PROMPT, Bridge, NxServer, info_lines  # noqa: E402
-from rdp_client import ClientScreen  # noqa: E402
+import frame_screen  # noqa: E402
 from systest import login, pids, run, sessions, wait  # noqa: E402
 
 USER = "benchuser"
@@ -90,46 +88,17 @@ def report(name, nx, xvnc):
           flush=True)
 
 
-class FrameScreen(ClientScreen):
-    """The client's Xvfb with its framebuffer in a file (-fbdir), -noreset
-    (an X server that resets when its last client leaves closes connections
-    still in their setup: docs/nx.md)."""
+class FrameScreen(frame_screen.FrameScreen):
+    """The client's Xvfb, its framebuffer read from its -fbdir file;
+    -noreset (docs/nx.md)."""
 
     def __init__(self):
-        super().__init__(display=free_display(), geometry="1280x1024x24")
-        self.dir = tempfile.mkdtemp(prefix="nx-bench-fb.")
-
-    def __enter__(self):
-        self.proc = subprocess.Popen(["Xvfb", self.display, "-screen", "0", self.geometry, "-nolisten", "tcp",
-                                      "-noreset", "-br", "-fbdir", self.dir],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        path = os.path.join(self.dir, "Xvfb_screen0")
-        wait(lambda: os.path.exists(f"/tmp/.X11-unix/X{self.display[1:]}") and os.path.exists(path), 20,
-             "the client's Xvfb")
-        self.fb = open(path, "rb", buffering=0)  # unbuffered: every read sees the server's pixels
-
-        def header():
-            self.fb.seek(0)
-            data = self.fb.read(100)
-            # Xvfb creates the file before it writes the XWD header.
-            return struct.unpack(">25I", data) if len(data) == 100 and data[:4] != bytes(4) else None
-        h = wait(header, 20, "the client's Xvfb to write its framebuffer header")
-        # bits_per_pixel (11), bytes_per_line (12), red_mask (14); byte order (7) LSBFirst
-        if h[11] != 32 or h[14] != 0xff0000 or h[7] != 0:
-            raise RuntimeError(f"unexpected XWD layout {h}")
-        self.offset = os.fstat(self.fb.fileno()).st_size - h[12] * h[5]
-        return self
-
-    def __exit__(self, *exc):
-        self.fb.close()
-        super().__exit__(*exc)
+        super().__init__(free_display(), "1280x1024x24", "nx-bench-fb.", noreset=True)
 
     def red(self):
         """Share of the screen's pixels that are pure red (the pad byte
         either 0 or 0xff, as the client drew them)."""
-        self.fb.seek(self.offset)
-        px = array.array("I", self.fb.read())
+        px = array.array("I", self.pixels())
         return (px.count(0x00ff0000) + px.count(0xffff0000)) / max(1, len(px))
 
     def wait_red(self, what, client, t0):

@@ -36,12 +36,12 @@ import statistics
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../tests/system/py"))
-from rdp_client import RED, XRDP_GREY, ClientScreen, stop, wait_xrdp_listening  # noqa: E402
+import frame_screen  # noqa: E402
+from rdp_client import RED, XRDP_GREY, stop, wait_xrdp_listening  # noqa: E402
 from systest import run, wait  # noqa: E402
 from xrdp_scp import recv_exact, scp_request, vnc_response, xrdp_vnc_password  # noqa: E402
 
@@ -153,46 +153,15 @@ class Sesman:
         wait_user_gone("sesman")
 
 
-class FrameScreen(ClientScreen):
-    """The client's Xvfb with its framebuffer in a file (-fbdir: an XWD image
-    the server maps as its screen), so a frame is read in milliseconds
-    instead of the ~0.3 s of xwd + convert."""
+class FrameScreen(frame_screen.FrameScreen):
+    """The client's Xvfb, its framebuffer read from its -fbdir file."""
 
     def __init__(self):
-        super().__init__(display=":71", geometry="1100x820x24")
-        self.dir = tempfile.mkdtemp(prefix="xrdp-bench-fb.")
-
-    def __enter__(self):
-        self.proc = subprocess.Popen(["Xvfb", self.display, "-screen", "0", self.geometry, "-nolisten", "tcp",
-                                      "-br", "-fbdir", self.dir],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        path = os.path.join(self.dir, "Xvfb_screen0")
-        wait(lambda: os.path.exists(f"/tmp/.X11-unix/X{self.display[1:]}") and os.path.exists(path), 20,
-             "the client's Xvfb")
-        self.fb = open(path, "rb", buffering=0)  # unbuffered: every read sees the server's pixels
-
-        def header():
-            self.fb.seek(0)
-            data = self.fb.read(100)
-            # Xvfb creates the file before it writes the XWD header.
-            return struct.unpack(">25I", data) if len(data) == 100 and data[:4] != bytes(4) else None
-        h = wait(header, 20, "the client's Xvfb to write its framebuffer header")
-        # bits_per_pixel (11), bytes_per_line (12), red_mask (14); byte order (7) LSBFirst
-        if h[11] != 32 or h[14] != 0xff0000 or h[7] != 0:
-            raise RuntimeError(f"unexpected XWD layout {h}")
-        # The pixels are the file's last bytes_per_line * height bytes.
-        self.offset = os.fstat(self.fb.fileno()).st_size - h[12] * h[5]
-        return self
-
-    def __exit__(self, *exc):
-        self.fb.close()
-        super().__exit__(*exc)
+        super().__init__(":71", "1100x820x24", "xrdp-bench-fb.")
 
     def debug(self, what):
         from collections import Counter
-        self.fb.seek(self.offset)
-        data = self.fb.read()
+        data = self.pixels()
         c = Counter(data[i:i + 4] for i in range(0, len(data), 4 * 13))
         print(f"# {what}: {[(k.hex(), n) for k, n in c.most_common(5)]}", flush=True)
 
@@ -202,8 +171,7 @@ class FrameScreen(ClientScreen):
         speed. For red (00 00 ff ff) a match across two pixels needs one with
         no green and no red before one with full blue: not on this screen
         (the red desktop, black, xrdp's greys)."""
-        self.fb.seek(self.offset)
-        data = self.fb.read()
+        data = self.pixels()
         return data.count(bytes((rgb[2], rgb[1], rgb[0], 0xff))) * 4 / max(1, len(data))
 
 
