@@ -149,6 +149,9 @@ void ShadowSession::fail(const char* error_name, const std::string& message) {
     timer_.reset();
     step_ = Step::done;
     kill_running(SIGTERM);
+    // What ignores SIGTERM gets SIGKILL: the shadow must end for its display
+    // number to be free again.
+    if (dialog_pid_ > 0 || agent_pid_ > 0) (void)arm_timer(kill_grace_usec);
     if (!answered_) {
         answered_ = true;
         auto f = fields_;
@@ -184,7 +187,9 @@ void ShadowSession::check_gone() {
 
 void ShadowSession::on_timeout() {
     timer_.reset();
-    if (step_ == Step::asking)
+    if (step_ == Step::done)
+        kill_running(SIGKILL);
+    else if (step_ == Step::asking)
         fail(err::consent_refused, "the owner of session " + target_.session_id + " did not answer within " +
                                        seconds_text(params_.consent_timeout_usec));
     else if (step_ == Step::starting)

@@ -51,6 +51,9 @@ public:
         std::function<void()> on_gone;
     };
 
+    // After SIGTERM, what still runs this long later gets SIGKILL.
+    static constexpr uint64_t kill_grace_usec = 5'000'000;
+
     ShadowSession(sd_event* event, ShadowParams params, ShadowTarget target, log::Fields fields, Callbacks callbacks);
     ~ShadowSession();  // SIGKILLs what still runs (no callback)
     ShadowSession(const ShadowSession&) = delete;
