@@ -31,19 +31,6 @@ struct SpawnAttributes {
     ~SpawnAttributes() { posix_spawnattr_destroy(&attr); }
 };
 
-int append_strings_dict_entry(sd_bus_message* m, const char* key, const std::vector<std::string>& values) {
-    int r = sd_bus_message_open_container(m, 'e', "sv");
-    if (r >= 0) r = sd_bus_message_append_basic(m, 's', key);
-    if (r >= 0) r = sd_bus_message_open_container(m, 'v', "as");
-    if (r >= 0) r = sd_bus_message_open_container(m, 'a', "s");
-    for (const auto& v : values)
-        if (r >= 0) r = sd_bus_message_append_basic(m, 's', v.c_str());
-    if (r >= 0) r = sd_bus_message_close_container(m);
-    if (r >= 0) r = sd_bus_message_close_container(m);
-    if (r >= 0) r = sd_bus_message_close_container(m);
-    return r;
-}
-
 int read_messages(sd_bus_message* m, std::vector<PamMessage>& out) {
     int r = sd_bus_message_enter_container(m, 'a', "(us)");
     if (r < 0) return r;

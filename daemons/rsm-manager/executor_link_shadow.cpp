@@ -5,25 +5,13 @@
 
 #include "bus/names.hpp"
 #include "executor_link.hpp"
+#include "record_dict.hpp"
 
 namespace rsm::manager {
 namespace {
 
 int append_string(sd_bus_message* m, const char* key, const std::string& value) {
     return sd_bus_message_append(m, "{sv}", key, "s", value.c_str());
-}
-
-int append_strv(sd_bus_message* m, const char* key, const std::vector<std::string>& values) {
-    int r = sd_bus_message_open_container(m, 'e', "sv");
-    if (r >= 0) r = sd_bus_message_append(m, "s", key);
-    if (r >= 0) r = sd_bus_message_open_container(m, 'v', "as");
-    if (r >= 0) r = sd_bus_message_open_container(m, 'a', "s");
-    for (const auto& v : values)
-        if (r >= 0) r = sd_bus_message_append(m, "s", v.c_str());
-    if (r >= 0) r = sd_bus_message_close_container(m);
-    if (r >= 0) r = sd_bus_message_close_container(m);
-    if (r >= 0) r = sd_bus_message_close_container(m);
-    return r;
 }
 
 }  // namespace
@@ -36,9 +24,9 @@ void ExecutorLink::shadow(const ShadowParams& p, std::function<void(ExecutorRepl
         if (r >= 0) r = append_string(m, "requester", p.requester);
         if (r >= 0 && !p.client_address.empty()) r = append_string(m, "client_address", p.client_address);
         if (r >= 0) r = sd_bus_message_append(m, "{sv}", "ask_consent", "b", static_cast<int>(p.ask_consent));
-        if (r >= 0) r = append_strv(m, "consent_argv", p.consent_argv);
+        if (r >= 0) r = append_strings_dict_entry(m, "consent_argv", p.consent_argv);
         if (r >= 0) r = sd_bus_message_append(m, "{sv}", "consent_timeout_usec", "t", p.consent_timeout_usec);
-        if (r >= 0) r = append_strv(m, "argv", p.argv);
+        if (r >= 0) r = append_strings_dict_entry(m, "argv", p.argv);
         if (r >= 0) r = sd_bus_message_append(m, "{sv}", "display_number", "u", p.display_number);
         if (r >= 0) r = sd_bus_message_append(m, "{sv}", "port", "u", p.port);
         if (r >= 0) r = append_string(m, "nx_options", p.nx_options);

@@ -76,4 +76,17 @@ void read_record_dict(sd_bus_message* m, session::Record& r) {
     }
 }
 
+int append_strings_dict_entry(sd_bus_message* m, const char* key, const std::vector<std::string>& values) {
+    int r = sd_bus_message_open_container(m, 'e', "sv");
+    if (r >= 0) r = sd_bus_message_append_basic(m, 's', key);
+    if (r >= 0) r = sd_bus_message_open_container(m, 'v', "as");
+    if (r >= 0) r = sd_bus_message_open_container(m, 'a', "s");
+    for (const auto& v : values)
+        if (r >= 0) r = sd_bus_message_append_basic(m, 's', v.c_str());
+    if (r >= 0) r = sd_bus_message_close_container(m);
+    if (r >= 0) r = sd_bus_message_close_container(m);
+    if (r >= 0) r = sd_bus_message_close_container(m);
+    return r;
+}
+
 }  // namespace rsm::manager

@@ -44,6 +44,10 @@ struct SessionRegistry::Entry {
 // The name of a session's executor link in systemd's fd store.
 std::string executor_fd_name(const std::string& id);
 
+// Answers `call` (ConnectSession, ShadowSession) with the executor's reply
+// (a{sh} fds, a{sv} details) as it is. Returns sd-bus's result.
+int pass_reply_on(sd_bus_message* call, sd_bus_message* executor_reply);
+
 // The journal fields that name a session.
 log::Fields session_fields(const session::Record& r);
 

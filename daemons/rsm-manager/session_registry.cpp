@@ -164,20 +164,24 @@ void SessionRegistry::connect(sd_bus_message* call, uint32_t uid, const std::str
                                              reply.error_message.c_str());
             return;
         }
-        sd_bus_message* raw = nullptr;
-        int r = sd_bus_message_new_method_return(pending.get(), &raw);
-        MessagePtr out{raw};
-        // The executor's (a{sh} fds, a{sv} details) go to the gateway as they are.
-        if (r >= 0) r = sd_bus_message_rewind(reply.message.get(), true);
-        if (r >= 0) r = sd_bus_message_copy(out.get(), reply.message.get(), true);
-        if (r >= 0) r = sd_bus_send(nullptr, out.get(), nullptr);
-        if (r < 0) {
+        if (const int r = pass_reply_on(pending.get(), reply.message.get()); r < 0) {
             (void)sd_bus_reply_method_errorf(pending.get(), err::failed, "could not pass the session's sockets on: %s",
                                              std::strerror(-r));
             return;
         }
         if (Entry* en = lookup(id)) log::info("Session connected", session_fields(en->record));
     });
+}
+
+int pass_reply_on(sd_bus_message* call, sd_bus_message* executor_reply) {
+    sd_bus_message* raw = nullptr;
+    int r = sd_bus_message_new_method_return(call, &raw);
+    MessagePtr out{raw};
+    // The executor's (a{sh} fds, a{sv} details) go to the gateway as they are.
+    if (r >= 0) r = sd_bus_message_rewind(executor_reply, true);
+    if (r >= 0) r = sd_bus_message_copy(out.get(), executor_reply, true);
+    if (r >= 0) r = sd_bus_send(nullptr, out.get(), nullptr);
+    return r;
 }
 
 bool SessionRegistry::disconnect(const std::string& id) {

@@ -97,14 +97,7 @@ void SessionRegistry::shadow(sd_bus_message* call, ShadowRequest req) {
                                              reply.error_message.c_str());
             return;
         }
-        sd_bus_message* raw = nullptr;
-        int r = sd_bus_message_new_method_return(pending.get(), &raw);
-        MessagePtr out{raw};
-        // The executor's (a{sh} fds, a{sv} details), as for ConnectSession.
-        if (r >= 0) r = sd_bus_message_rewind(reply.message.get(), true);
-        if (r >= 0) r = sd_bus_message_copy(out.get(), reply.message.get(), true);
-        if (r >= 0) r = sd_bus_send(nullptr, out.get(), nullptr);
-        if (r < 0) {
+        if (const int r = pass_reply_on(pending.get(), reply.message.get()); r < 0) {
             (void)sd_bus_reply_method_errorf(pending.get(), err::failed, "could not pass the shadow's socket on: %s",
                                              std::strerror(-r));
             return;
