@@ -181,21 +181,14 @@ void RsmLink::restore(std::string id, ConnectDone done) {
                 c.error = "Error: session " + id + " is " + s.state + ", not suspended";
                 return done(std::move(c));
             }
-            return connect(id, done, restore_tries);
+            return connect(id, done);
         }
         c.error = "Failed to load session";
         done(std::move(c));
     });
 }
 
-int RsmLink::on_retry(sd_event_source*, std::uint64_t, void* self) {
-    auto* link = static_cast<RsmLink*>(self);
-    link->retry_timer_.reset();
-    if (auto again = std::exchange(link->retry_, nullptr)) again();
-    return 0;
-}
-
-void RsmLink::connect(std::string id, ConnectDone done, int tries) {
+void RsmLink::connect(std::string id, ConnectDone done) {
     const bool ok = call(
         "ConnectSession",
         [&id](sd_bus_message* m) {
@@ -205,22 +198,12 @@ void RsmLink::connect(std::string id, ConnectDone done, int tries) {
             if (r >= 0) r = sd_bus_message_close_container(m);
             return r;
         },
-        [this, id, done, tries](sd_bus_message* m) {
+        [id, done](sd_bus_message* m) {
             Connected c;
             if (sd_bus_message_is_method_error(m, nullptr)) {
+                // (While nxagent does not listen again yet after a loss,
+                // rsm's executor waits for it before it answers.)
                 c.error = "ConnectSession: " + error_of(m);
-                // nxagent does not listen again yet (refused or timed out).
-                std::uint64_t now = 0;
-                sd_event_source* t = nullptr;
-                if (tries > 1 && sd_bus_message_is_method_error(m, names::error::display_not_listening) &&
-                    sd_event_now(event_, CLOCK_MONOTONIC, &now) >= 0 &&
-                    sd_event_add_time(event_, &t, CLOCK_MONOTONIC, now + retry_usec, 0, &RsmLink::on_retry, this) >= 0) {
-                    log::info("nxagent does not listen again yet: ConnectSession again",
-                              {{"RSM_SESSION_ID", id}, {"RSM_ERROR", c.error}});
-                    retry_timer_.reset(t);
-                    retry_ = [this, id, done, tries] { connect(id, done, tries - 1); };
-                    return;
-                }
                 return done(std::move(c));
             }
             std::string protocol;

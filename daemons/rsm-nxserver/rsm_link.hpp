@@ -50,22 +50,14 @@ private:
     using Reply = std::function<void(sd_bus_message*)>;
     bool call(const char* method, const std::function<int(sd_bus_message*)>& append, Reply reply);
     static int on_reply(sd_bus_message* m, void* self, sd_bus_error*);
-    // ConnectSession; while nxagent is not listening again after a loss
-    // (docs/nx.md: 0.1-1 s), tried again every retry_usec, `tries` times.
-    void connect(std::string id, ConnectDone done, int tries = 1);
-    static int on_retry(sd_event_source*, std::uint64_t, void* self);
+    // ConnectSession (rsm waits for nxagent to listen again after a loss).
+    void connect(std::string id, ConnectDone done);
 
     sd_event* event_;
     std::string socket_path_;
     std::unique_ptr<gateway::GatewayClient> gateway_;
     SlotPtr pending_;
     Reply reply_;
-    EventSourcePtr retry_timer_;
-    std::function<void()> retry_;
-
-public:
-    static constexpr std::uint64_t retry_usec = 200'000;
-    static constexpr int restore_tries = 15;
 };
 
 // The rows of ListSessions' reply (a(susssssuuuttss)); false if malformed.

@@ -341,12 +341,14 @@ void Executor::end_session(const std::string& reason, bool failed) {
     timers_->disarm_all();
     if (control_) control_->announce_ending(reason);
     retire_control(std::nullopt);
+    fail_nx_wait("is ending");
     stop_shadows("the session is ending");
     emit_state_changed();
     leader_->terminate();
 }
 
 void Executor::finish(const std::string& reason, bool failed) {
+    fail_nx_wait("has ended");
     stop_shadows(reason);
     phase_ = Phase::ended;
     record_.state = State::closing;

@@ -68,6 +68,15 @@ private:
     int login(sd_bus_message* m);
     int start_session(sd_bus_message* m);
     int connect(sd_bus_message* m);
+    // The rest of Connect once the display is connected: the control
+    // channel, the reply, the newest connection wins.
+    int finish_connect(sd_bus_message* m, const ClientInfo& client, UniqueFd display);
+    // nxagent does not listen (its client is connected, or it suspended a
+    // moment ago): cut the current client off and answer `m` once nxagent
+    // listens again, trying every nx_wait_interval_usec, nx_wait_tries times.
+    void wait_for_nx(sd_bus_message* m, const ClientInfo& client);
+    static int on_nx_wait(sd_event_source* s, uint64_t usec, void* userdata) noexcept;
+    void fail_nx_wait(const std::string& why);
     int disconnect(sd_bus_message* m);
     int terminate(sd_bus_message* m);
     int attach(sd_bus_message* m);
@@ -124,6 +133,15 @@ private:
     unsigned connects_ = 0;
     std::optional<std::string> end_reason_;  // why we ended it; wins over the leader's reason
     bool end_failed_ = false;
+
+    struct NxWait {
+        MessagePtr call;  // the Connect waiting for nxagent
+        ClientInfo client;
+        unsigned tries = 0;
+        EventSourcePtr timer;
+    } nx_wait_;
+    static constexpr uint64_t nx_wait_interval_usec = 50'000;
+    static constexpr unsigned nx_wait_tries = 200;  // 10 s: the leader's SIGHUPs last as long
 
     std::unique_ptr<ControlChannel> control_;
     uint64_t control_serial_ = 0;

@@ -104,10 +104,83 @@ int Executor::connect(sd_bus_message* m) {
     // Act: everything that can fail first, so that a failure leaves the
     // current gateway alone.
     UniqueFd display;
-    if (params_.display_protocol == DisplayProtocol::nx)
-        display = connect_nx_display(params_.display_port, ready_, fields());
-    else if (params_.has_display())
+    if (params_.display_protocol == DisplayProtocol::nx) {
+        try {
+            display = connect_nx_display(params_.display_port, ready_, fields());
+        } catch (const BusError& e) {
+            if (e.name() != std::string_view{err::display_not_listening}) throw;
+            // nxagent serves one client and listens only while it has none:
+            // the newest connection wins here too. The current client is cut
+            // off (nxagent suspends, the leader's SIGHUP makes it listen
+            // again), and the answer waits until nxagent listens (nx_wait_).
+            wait_for_nx(m, client);
+            return 1;
+        }
+    } else if (params_.has_display()) {
         display = connect_display(params_.display_socket, ready_, fields());
+    }
+    return finish_connect(m, client, std::move(display));
+}
+
+void Executor::wait_for_nx(sd_bus_message* m, const ClientInfo& client) {
+    if (nx_wait_.call)
+        (void)sd_bus_reply_method_errorf(nx_wait_.call.get(), err::session_not_ready,
+                                         "Session %s: a newer connection was asked for", record_.id.c_str());
+    if (control_) {
+        log::info("Session " + record_.id + " taken over by another connection: cutting the NX client off", fields());
+        retire_control("taken over by another connection");
+        mark_disconnected();
+    }
+    nx_wait_.call = ref_message(m);
+    nx_wait_.client = client;
+    nx_wait_.tries = 0;
+    sd_event_source* s = nullptr;
+    if (!nx_wait_.timer) {
+        bus::check(sd_event_add_time_relative(event_, &s, CLOCK_MONOTONIC, nx_wait_interval_usec, 0,
+                                              &Executor::on_nx_wait, this),
+                   "sd_event_add_time_relative");
+        nx_wait_.timer.reset(s);
+    } else {
+        bus::check(sd_event_source_set_time_relative(nx_wait_.timer.get(), nx_wait_interval_usec), "set_time");
+        bus::check(sd_event_source_set_enabled(nx_wait_.timer.get(), SD_EVENT_ONESHOT), "enable");
+    }
+}
+
+int Executor::on_nx_wait(sd_event_source* s, uint64_t, void* userdata) noexcept {
+    auto* self = static_cast<Executor*>(userdata);
+    auto& w = self->nx_wait_;
+    if (!w.call) return 0;
+    MessagePtr call = std::move(w.call);
+    try {
+        if (self->phase_ != Phase::running)
+            throw BusError(err::session_not_ready, "Session " + self->record_.id + " is ending");
+        UniqueFd display;
+        try {
+            display = connect_nx_display(self->params_.display_port, self->ready_, self->fields());
+        } catch (const BusError& e) {
+            if (e.name() != std::string_view{err::display_not_listening} || ++w.tries >= nx_wait_tries) throw;
+            w.call = std::move(call);
+            (void)sd_event_source_set_time_relative(s, nx_wait_interval_usec);
+            (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+            return 0;
+        }
+        (void)self->finish_connect(call.get(), w.client, std::move(display));
+    } catch (const BusError& e) {
+        (void)sd_bus_reply_method_errorf(call.get(), e.name().c_str(), "%s", e.what());
+    } catch (const std::exception& e) {
+        (void)sd_bus_reply_method_errorf(call.get(), err::failed, "%s", e.what());
+    }
+    return 0;
+}
+
+void Executor::fail_nx_wait(const std::string& why) {
+    if (!nx_wait_.call) return;
+    MessagePtr call = std::move(nx_wait_.call);
+    (void)sd_bus_reply_method_errorf(call.get(), err::session_not_ready, "Session %s %s", record_.id.c_str(),
+                                     why.c_str());
+}
+
+int Executor::finish_connect(sd_bus_message* m, const ClientInfo& client, UniqueFd display) {
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
         throw BusError(err::failed, std::string("socketpair(): ") + std::strerror(errno));

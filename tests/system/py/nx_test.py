@@ -20,7 +20,6 @@ import subprocess
 import threading
 import unittest
 
-import gw
 import session_client as sc
 from rdp_client import RED, ClientScreen, colour_share, colours
 from systest import end_all, login, pids, run, scope_gone, sessions, wait
@@ -222,15 +221,21 @@ class NxSessionTest(unittest.TestCase):
         xterms = pids(USER, "xterm")
         self.assertEqual(len(xterms), 1)
 
-        # While its client is connected nxagent does not listen: a second
-        # ConnectSession says so by its error name (a gateway may try again,
-        # as rsm-nxserver's restoresession does) and leaves the first alone.
+        # While its client is connected nxagent does not listen. A second
+        # ConnectSession takes the session over all the same (the newest
+        # connection wins): rsm cuts the first client off, nxagent suspends,
+        # listens again on the leader's SIGHUP, and the answer comes then.
         self.assertEqual(listening(port), [])
-        name, message = gw.error_name(sc.connect_session, g, sid, client_name="nx-client-2")
-        self.assertEqual(name, gw.E + "DisplayNotListening", message)
-        self.assertIn(f"127.0.0.1:{port}", message)
-        self.assertEqual(sessions(g)[sid]["state"], "active")
-        self.assertIsNone(proxy.poll(), "the first client is still connected")
+        details_b, relay_b, proxy_b = self.attach(g, sid)
+        self.assertTrue(relay.done.wait(30), "the first client's stream was cut off")
+        wait(lambda: proxy.poll() is not None, 30, "the first nxproxy to lose its session")
+        self.assertEqual(details_b["nx_cookie"], cookie)
+        wait(lambda: sessions(g)[sid]["state"] == "active", 20, "the session to be active with the second client")
+        self.see_red("the same red xterm through the second client")
+        self.assertEqual(pids(USER, "xterm"), xterms, "the same xterm process")
+        self.assertIn("taken over by another connection", run(
+            "journalctl", "--no-pager", "-o", "cat", "SYSLOG_IDENTIFIER=rsm-session", f"RSM_SESSION_ID={sid}").stdout)
+        relay, proxy = relay_b, proxy_b
 
         # The NX client goes away: the gateway side closes, the session is
         # disconnected; nxagent suspends itself and listens again (SIGHUP).
