@@ -13,6 +13,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "logind_lookup.hpp"
 #include "util/handles.hpp"
 
 namespace rsm::manager {
@@ -36,6 +37,12 @@ public:
     // cancels (then `done` never runs).
     struct Pending;
     [[nodiscard]] std::unique_ptr<Pending> terminate(const std::string& id, Done done);
+
+    // The logind session `leader` leads for `uid` (logind_lookup.hpp).
+    [[nodiscard]] std::unique_ptr<LogindLeaderLookup> find_by_leader(pid_t leader, uid_t uid,
+                                                                      std::function<void(std::string id)> found) {
+        return std::make_unique<LogindLeaderLookup>(bus_, leader, uid, std::move(found));
+    }
 
     // KillSession(id, "all", signal), fire and forget (errors are logged).
     void kill(const std::string& id, int signal);

@@ -30,6 +30,8 @@ SessionSweeper::Sweep::Sweep(SessionSweeper& owner, const session::Record& recor
       user_(record.user),
       unit_(record.unit),
       logind_session_(record.logind_session),
+      leader_pid_(static_cast<pid_t>(record.leader_pid)),
+      uid_(static_cast<uid_t>(record.uid)),
       done_(std::move(done)) {}
 
 log::Fields SessionSweeper::Sweep::fields() const {
@@ -77,20 +79,46 @@ void SessionSweeper::Sweep::begin() {
         scope_gone_ = true;
     }
     if (!logind_session_.empty()) {
-        logind_stop_ = owner_.logind_.terminate(logind_session_, [this](const std::string&) {
+        stop_logind_session();
+    } else if (leader_pid_ > 0) {
+        // The executor never named it (a start that timed out in a PAM
+        // session module after pam_systemd): ask logind which session the
+        // leader leads. The leader is not in the rsm scope any more.
+        try {
+            lookup_ = owner_.logind_.find_by_leader(leader_pid_, uid_, [this](std::string id) {
+                lookup_.reset();  // done: it called us last
+                if (id.empty()) {
+                    logind_gone_ = true;
+                    check_done();
+                    return;
+                }
+                logind_session_ = std::move(id);
+                log::info("Found the logind session of a session that never named it", fields());
+                stop_logind_session();
+            });
+        } catch (const std::exception& e) {
+            auto f = fields();
+            f.push_back({"RSM_ERROR", e.what()});
+            log::warning("Cannot look for the logind session of the session's leader", f);
             logind_gone_ = true;
-            check_done();
-        });
-        // logind 252 ignores TerminateSession for a session that is stopping
-        // already ("closing": the leader closed the PAM session, processes
-        // are left): its session_stop() returns early. Stopping its scope is
-        // what logind itself would do; the session goes once the scope is
-        // gone (SessionRemoved ends the wait above).
-        logind_scope_stop_ = owner_.scopes_.stop("session-" + logind_session_ + ".scope", [](const std::string&) {});
+        }
     } else {
         logind_gone_ = true;
     }
     check_done();
+}
+
+void SessionSweeper::Sweep::stop_logind_session() {
+    logind_stop_ = owner_.logind_.terminate(logind_session_, [this](const std::string&) {
+        logind_gone_ = true;
+        check_done();
+    });
+    // logind 252 ignores TerminateSession for a session that is stopping
+    // already ("closing": the leader closed the PAM session, processes are
+    // left): its session_stop() returns early. Stopping its scope is what
+    // logind itself would do; the session goes once the scope is gone
+    // (SessionRemoved ends the wait above).
+    logind_scope_stop_ = owner_.scopes_.stop("session-" + logind_session_ + ".scope", [](const std::string&) {});
 }
 
 void SessionSweeper::Sweep::check_done() {
@@ -107,14 +135,19 @@ int SessionSweeper::Sweep::on_deadline(sd_event_source*, uint64_t, void* userdat
     try {
         std::string left;
         if (!self->scope_gone_) left = self->unit_;
-        if (!self->logind_gone_) left += (left.empty() ? "" : " and ") + ("logind session " + self->logind_session_);
+        if (!self->logind_gone_)
+            left += (left.empty() ? "" : " and ") +
+                    (self->logind_session_.empty() ? std::string("the leader's logind session")
+                                                   : "logind session " + self->logind_session_);
         auto f = self->fields();
         f.push_back({"RSM_TIMEOUT_USEC", std::to_string(deadline_usec)});
         log::warning("Processes of the session still run in " + left + " " + std::to_string(deadline_usec / 1000000) +
                          " s after the stop; killing them and releasing the session",
                      f);
         if (!self->scope_gone_) self->owner_.scopes_.kill(self->unit_, SIGKILL);
-        if (!self->logind_gone_) self->owner_.logind_.kill(self->logind_session_, SIGKILL);
+        if (!self->logind_gone_ && !self->logind_session_.empty())
+            self->owner_.logind_.kill(self->logind_session_, SIGKILL);
+        self->lookup_.reset();
     } catch (const std::exception& e) {
         log::error(std::string("Session sweep deadline: ") + e.what());
     }

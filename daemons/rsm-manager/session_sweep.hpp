@@ -69,11 +69,15 @@ private:
     static int on_delay(sd_event_source* s, uint64_t usec, void* userdata) noexcept;
     static int on_deadline(sd_event_source* s, uint64_t usec, void* userdata) noexcept;
     void begin();
+    void stop_logind_session();
     void check_done();
     log::Fields fields() const;
 
     SessionSweeper& owner_;
     std::string session_id_, user_, unit_, logind_session_;
+    pid_t leader_pid_ = 0;  // to find the logind session when the record has none
+    uid_t uid_ = 0;
+    std::unique_ptr<LogindLeaderLookup> lookup_;
     std::function<void(bool)> done_;
     bool started_ = false;
     bool scope_gone_ = false, logind_gone_ = false;

@@ -255,6 +255,9 @@ int Executor::start_session(sd_bus_message* m) {
     }
     phase_ = Phase::starting;
     record_.leader_pid = static_cast<uint32_t>(leader_->pid());
+    // Said at once: if the start times out with the leader stuck in PAM, the
+    // manager finds its logind session by this pid.
+    emit_state_changed();
 
     f.push_back({"RSM_LEADER_PID", std::to_string(leader_->pid())});
     log::info("Starting session " + id + " for user '" + user_ + "'", f);

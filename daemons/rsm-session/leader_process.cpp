@@ -1,5 +1,7 @@
 #include "leader.hpp"
 
+#include <pthread.h>
+
 namespace rsm::session::leader {
 
 // Reasons go on one line.
@@ -121,10 +123,30 @@ void Leader::run() noexcept {
     }
 }
 
+namespace {
+
+// Every child the leader forks, also those PAM modules fork (pam_exec's
+// command, a mount helper), starts with nothing blocked and SIGPIPE at its
+// default: the leader's mask (its signalfd's signals) and its ignored
+// SIGPIPE are inherited across exec, and a pam_exec command that blocks
+// SIGTERM outlives the session's stop (its scope's SIGTERM reaches it).
+// fork() runs this in the child (glibc's atfork handlers).
+void reset_signals_in_child() {
+    sigset_t none;
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, nullptr);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    (void)sigaction(SIGPIPE, &dfl, nullptr);
+}
+
+}  // namespace
+
 // Everything the leader waits for arrives through one signalfd. The mask was
 // set at fork (all blocked); narrow it to what the leader waits for, so that
 // PAM modules keep SIGALRM and friends, and survive a closed status pipe.
 void Leader::setup_signals() {
+    if (pthread_atfork(nullptr, nullptr, &reset_signals_in_child) != 0) throw_errno(ENOMEM, "pthread_atfork");
     sigset_t mask;
     sigemptyset(&mask);
     for (int sig : leader_signals) sigaddset(&mask, sig);

@@ -214,6 +214,30 @@ class EndOfSessionTest(SessionEndTest):
         self.assert_nothing_left(g, sid, started, "TerminateSession without pam_systemd")
 
 
+class StartTimeoutTest(SessionEndTest):
+    def test_a_start_stuck_in_pam_after_pam_systemd_leaves_no_logind_session(self):
+        """pam_systemd registered the session and moved the leader into its
+        session-<n>.scope; then a session module never returns, so the
+        leader never says which logind session it is in. The start times
+        out (startup_timeout + the manager's 30 s margin) and the sweep must
+        still end that logind session: stopping the rsm scope does not
+        reach the leader."""
+        set_dropin('[pam]\nservice = "rsm-hang"\n[session]\nstartup_timeout = 3\n')
+        g = login()
+        name, message = gw.error_name(sc.create_session, g, type="xvfb", new=True)
+        self.assertEqual(name, gw.E + "TimedOut", message)
+        ended = time.monotonic()
+        deadline = ended + 10
+        while user_processes() or logind_sessions():
+            if time.monotonic() >= deadline:
+                self.fail(f"10 s after the timeout, left: processes {user_processes()}, "
+                          f"logind sessions {logind_sessions()}")
+            time.sleep(0.1)
+        print(f"# stuck start: everything gone {time.monotonic() - ended:.2f} s after the timeout", flush=True)
+        self.assertTrue(gw.wait_journal("Found the logind session of a session that never named it", "-o", "cat"))
+        wait(lambda: not sessions(g), 10, "the start's entry to go")
+
+
 class LeaderKilledTest(SessionEndTest):
     def test_sigkill_of_the_leader_takes_the_session_down(self):
         g = login()

@@ -4,7 +4,9 @@
 # outright must not leave a process of the user, a logind session in
 # "closing", the scope or the display number behind; a takeover cuts the
 # old gateway's display connection off; logout after the session program
-# died of a signal is quick; the leader keeps none of the executor's fds.
+# died of a signal is quick; the leader keeps none of the executor's fds; a
+# start that times out with the leader stuck in PAM after pam_systemd leaves
+# no logind session.
 # The checks are Python in tests/system/py/session_end_test.py; this script
 # prepares the container (the setup of sessions.sh).
 source "$RSM_SYSTEST_LIB"
@@ -42,6 +44,10 @@ SH
     sed -e 's/^@include common-session$/@include common-session-noninteractive/' /etc/pam.d/rsm \
         >/etc/pam.d/rsm-nosystemd
     ! grep -q pam_systemd /etc/pam.d/rsm-nosystemd /etc/pam.d/common-session-noninteractive
+    # A session module after pam_systemd that never returns: the leader is
+    # then in its logind session but has not said which one.
+    { cat /etc/pam.d/rsm; echo 'session required pam_exec.so /bin/sleep 600'; } >/etc/pam.d/rsm-hang
+    grep -q '@include common-session$' /etc/pam.d/rsm-hang
     mkdir -p /etc/rsm/rsm.toml.d
     cat >/etc/rsm/rsm.toml.d/50-systest.toml <<'TOML'
 [session]
