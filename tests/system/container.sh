@@ -32,7 +32,7 @@ CT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # boot never ends) or listen where the tests put rsm's daemons.
 CT_MASK_UNITS=${CT_MASK_UNITS:-"postgresql.service postgresql@.service xrdp.service xrdp-sesman.service
     ssh.service ssh.socket x2gobroker-daemon.service x2gobroker-authservice.service
-    x2gobroker-loadchecker.service x2gocleansessions.service apache2.service nginx.service
+    x2gobroker-loadchecker.service x2gocleansessions.service x2goserver.service apache2.service nginx.service
     xpra.socket xpra.service"}
 
 # Containers share the host's network. Whatever listens on fixed TCP ports
