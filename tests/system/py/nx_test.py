@@ -20,12 +20,14 @@ import subprocess
 import threading
 import unittest
 
+import gw
 import session_client as sc
 from rdp_client import RED, ClientScreen, colour_share, colours
-from systest import end_all, login, pids, run, scope_gone, sessions, wait
+from systest import end_all, login, pids, record, run, scope_gone, sessions, unit_prop, wait, write_dropin
 
 USER = "alice"
 ADDR = "127.0.0.1"
+DROPIN = "/etc/rsm/rsm.toml.d/60-nx.toml"
 
 
 class Relay:
@@ -183,6 +185,52 @@ class NxSessionTest(unittest.TestCase):
             g.Close()
         finally:
             foreign.close()
+
+    def test_b_rsm_rules_apply_to_nx_sessions(self):
+        """An nxagent session is a session like the others: pam_systemd
+        registered it with logind, Manager1 (rsmctl) lists it, it survives
+        a kill -9 of the manager with its client connected, and the
+        disconnected timer ends it once its client is gone."""
+        g = login(USER, ADDR)
+        sid, _ = sc.create_session(g, type="nxagent", width=800, height=600)
+        rec = record(sid)
+        self.assertTrue(rec["LOGIND_SESSION"], "pam_systemd registered the session")
+        logind = run("loginctl", "show-session", rec["LOGIND_SESSION"], "-p", "Type", "-p", "Name", "-p", "Service")
+        self.assertIn("Type=x11", logind.stdout)
+        self.assertIn(f"Name={USER}", logind.stdout)
+        listed = run("rsmctl", "list")
+        self.assertIn(sid, listed.stdout, listed.stdout + listed.stderr)
+        self.assertIn("nxagent", listed.stdout)
+
+        details, relay, proxy = self.attach(g, sid)
+        wait(lambda: sessions(g)[sid]["state"] == "active", 20, "the session to be active")
+        self.see_red("the session's red xterm before the manager's kill -9")
+        agents, xterms = pids(USER, "nxagent"), pids(USER, "xterm")
+        old_pid = unit_prop("rsm-manager.service", "MainPID")
+        os.kill(int(old_pid), signal.SIGKILL)
+        wait(lambda: unit_prop("rsm-manager.service", "MainPID") not in ("0", old_pid)
+             and unit_prop("rsm-manager.service", "ActiveState") == "active", 30, "the manager to restart")
+        g2 = login(USER, ADDR)
+        wait(lambda: (sessions(g2).get(sid) or {}).get("state") == "active", 30, "the session back, still active")
+        self.assertIsNone(proxy.poll(), "the NX client stayed connected")
+        self.assertEqual(pids(USER, "xterm"), xterms)
+        self.assertIn(min(agents), pids(USER, "nxagent"))
+        self.see_red("the same xterm after the manager's kill -9")
+
+        # The disconnected timer: the client goes, the session ends.
+        write_dropin(DROPIN, "[session]\ndisconnected_timeout = 2\n")
+        try:
+            self.assertEqual(run("systemctl", "reload", "rsm-manager.service").returncode, 0)
+            os.killpg(proxy.pid, signal.SIGKILL)
+            proxy.wait()
+            self.assertTrue(relay.done.wait(30))
+            wait(lambda: sid not in sessions(g2), 30, "the disconnected timer to end the session")
+            self.assertTrue(gw.wait_journal("was disconnected too long", "-o", "cat"))
+            wait(lambda: scope_gone(sid), 20, "the scope to go")
+        finally:
+            write_dropin(DROPIN, None)
+            run("systemctl", "reload", "rsm-manager.service")
+        g2.Close()  # (g went with the killed manager)
 
     def test_nx_session(self):
         g = login(USER, ADDR)
