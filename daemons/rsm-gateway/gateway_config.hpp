@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "user_mode.hpp"
+
 namespace rsm::gateway {
 
 struct GatewayConfig {
@@ -23,6 +25,9 @@ struct GatewayConfig {
     unsigned auth_timeout_sec = 30;
     // [http] The directory browsers get noVNC from (GET /, /app/..., ...).
     std::string novnc_root = "/usr/share/novnc";
+    // Not from the file: set by --user-mode (main.cpp), the one user this
+    // gateway serves (user_mode.hpp); empty for the system units.
+    std::optional<ServedUser> served_user;
 };
 
 // The configuration, or an error text naming file and line.

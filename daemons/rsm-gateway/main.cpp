@@ -10,6 +10,9 @@
 // (docs/rsm-gateway.md). Options, for tests:
 //   --gateway-socket=PATH   the manager's gateway socket (/run/rsm/gateway.sock)
 //   --config=PATH           rsm-gateway's configuration (/etc/rsm/gateway.toml)
+//   --user-mode             serve only the user this process runs as
+//                           (units/user/rsm-gateway@.service.in: a user's own
+//                           gateway, an untrusted peer of rsm; user_mode.hpp)
 #include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
@@ -117,12 +120,15 @@ extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
 int main(int argc, char** argv) {
     std::string gateway_socket = "/run/rsm/gateway.sock";
     std::string config_path = "/etc/rsm/gateway.toml";
+    bool user_mode = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view a = argv[i];
         if (a.starts_with("--gateway-socket=")) {
             gateway_socket = std::string(a.substr(17));
         } else if (a.starts_with("--config=")) {
             config_path = std::string(a.substr(9));
+        } else if (a == "--user-mode") {
+            user_mode = true;
         } else {
             log::error("unknown option", {{"RSM_OPTION", std::string(a)}});
             return 2;
@@ -150,10 +156,18 @@ int main(int argc, char** argv) {
     const Peer peer = peer_of(connection.get());
     const log::Field client{"RSM_CLIENT_ADDRESS", peer.address};
 
-    const ConfigResult loaded = load_gateway_config(config_path);
+    ConfigResult loaded = load_gateway_config(config_path);
     if (!loaded.config) {
         log::error("rsm-gateway: bad configuration", {{"RSM_ERROR", loaded.error}, client});
         return 1;
+    }
+    if (user_mode) {
+        std::string error;
+        loaded.config->served_user = served_user_of(geteuid(), error);
+        if (!loaded.config->served_user) {
+            log::error("rsm-gateway --user-mode: who am I?", {{"RSM_ERROR", error}, client});
+            return 1;
+        }
     }
     bool closed = false;
     const FirstBytes first = sniff(connection.get(), closed);

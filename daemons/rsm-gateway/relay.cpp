@@ -8,6 +8,9 @@
 #include <sys/socket.h>
 #include <vector>
 
+#include "activity_report.hpp"
+#include "util/log.hpp"
+
 namespace rsm::gateway {
 
 namespace {
@@ -35,7 +38,7 @@ struct Queue {
 
 }  // namespace
 
-std::string relay(ClientLink& viewer, int display, int control) {
+std::string relay(ClientLink& viewer, int display, int control, InputFilter is_input) {
     // A desktop's updates go out as they come: no Nagle, no cork. HTTP's
     // server may leave an upgraded socket corked, or without NODELAY (the
     // socket unit's NoDelay= is on the accepted socket from the start):
@@ -47,6 +50,15 @@ std::string relay(ClientLink& viewer, int display, int control) {
     (void)::setsockopt(viewer.fd(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     Queue to_display, to_viewer;
     std::uint8_t buf[16384];
+    ActivityReporter activity{control};
+    if (!activity.error().empty())
+        log::notice("the viewer's activity is not reported to rsm", {{"RSM_ERROR", activity.error()}});
+    const bool reporting = activity.fd() >= 0;
+    const auto control_closed = [&activity] {
+        const std::string& why = activity.reason();
+        return "rsm closed the session's control channel" +
+               (why.empty() ? std::string(" (taken over, idle, or the session ends)") : " (" + why + ")");
+    };
     for (;;) {
         // The viewer's side, then the display's, then the control channel.
         pollfd p[3]{};
@@ -56,8 +68,8 @@ std::string relay(ClientLink& viewer, int display, int control) {
         p[1].fd = display;
         if (to_viewer.room() > 0) p[1].events |= POLLIN;
         if (!to_display.empty()) p[1].events |= POLLOUT;
-        p[2].fd = control;
-        p[2].events = POLLIN;
+        p[2].fd = reporting ? activity.fd() : control;
+        p[2].events = reporting ? activity.events() : POLLIN;
         // TLS may hold decrypted bytes that poll() does not see.
         const bool pending = viewer.pending() && to_display.room() > 0;
         const int r = ::poll(p, 3, pending ? 0 : -1);
@@ -65,13 +77,13 @@ std::string relay(ClientLink& viewer, int display, int control) {
             if (errno == EINTR) continue;
             return std::string("poll: ") + std::strerror(errno);
         }
-        if (p[2].revents) {
-            // rsm writes on the control channel only to say the session is
-            // being taken away (DisconnectRequested, SessionEnding) and then
-            // closes it; nothing on it needs an answer from here.
+        // rsm writes on the control channel only to say the session is
+        // being taken away (DisconnectRequested, SessionEnding) and then
+        // closes it; nothing on it needs an answer from here.
+        if (reporting && p[2].revents && !activity.process()) return control_closed();
+        if (!reporting && p[2].revents) {
             const ssize_t n = ::recv(control, buf, sizeof buf, MSG_DONTWAIT);
-            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-                return "rsm closed the session's control channel (taken over, or the session ends)";
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return control_closed();
         }
         if (pending || (p[0].revents & (POLLIN | POLLHUP | POLLERR)) || (p[0].revents & POLLOUT && viewer.tls())) {
             while (to_display.room() > 0) {
@@ -84,12 +96,17 @@ std::string relay(ClientLink& viewer, int display, int control) {
                     return why.empty() ? "the viewer's connection failed" : "the viewer's WebSocket framing: " + why;
                 }
                 to_display.bytes.insert(to_display.bytes.end(), buf, buf + n);
+                if (reporting && n > 0 && (!is_input || is_input(std::span(buf, n)))) activity.input(now_usec());
                 if (!viewer.pending()) break;
             }
         }
         if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
             const ssize_t n = ::recv(display, buf, std::min(sizeof buf, to_viewer.room()), MSG_DONTWAIT);
-            if (n == 0) return "the session's display server closed the connection";
+            // rsm cuts the display connection as it closes the channel: its
+            // signal, when it came first, says why.
+            if (n == 0 && reporting) (void)activity.process();
+            if (n == 0) return activity.reason().empty() ? "the session's display server closed the connection"
+                                                         : control_closed();
             if (n < 0 && errno != EAGAIN && errno != EINTR)
                 return std::string("the display connection failed: ") + std::strerror(errno);
             if (n > 0) to_viewer.bytes.insert(to_viewer.bytes.end(), buf, buf + n);

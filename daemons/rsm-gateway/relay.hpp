@@ -2,10 +2,14 @@
 // either side closes or rsm closes the session's control channel (another
 // viewer took the session over, or it is ending). Bounded: each direction
 // buffers at most relay_buffer bytes, after which the sending side is not
-// read until the receiving side has taken some (TCP back-pressure).
+// read until the receiving side has taken some (TCP back-pressure). The
+// viewer's input restarts the session's idle timer (ReportActivity).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 
 #include "client_link.hpp"
@@ -14,7 +18,12 @@ namespace rsm::gateway {
 
 inline constexpr std::size_t relay_buffer = 256 * 1024;
 
-// Returns why it ended.
-std::string relay(ClientLink& viewer, int display_fd, int control_fd);
+// Which of the viewer's bytes are input (rfb_input.hpp for RFB); empty:
+// all of them.
+using InputFilter = std::function<bool(std::span<const std::uint8_t>)>;
+
+// Returns why it ended. The viewer's input is reported to rsm on the
+// control channel (activity_report.hpp: the session's idle timer).
+std::string relay(ClientLink& viewer, int display_fd, int control_fd, InputFilter is_input = {});
 
 }  // namespace rsm::gateway

@@ -1,11 +1,13 @@
 #include "rfb_session.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 
 #include "client_link.hpp"
 #include "relay.hpp"
+#include "rfb_input.hpp"
 #include "rfb_handshake.hpp"
 #include "session_attach.hpp"
 #include "util/log.hpp"
@@ -14,6 +16,10 @@
 namespace rsm::gateway {
 
 namespace {
+
+// How long a viewer may take to send its protocol version after the
+// greeting (a retransmission or two on a slow link).
+constexpr std::uint64_t version_timeout_usec = 2'000'000;
 
 int give_up(ClientLink& link, const log::Fields& fields, std::string_view why) {
     log::Fields f = fields;
@@ -63,14 +69,23 @@ int serve_rfb(ClientLink& link, const RfbOptions& options) {
     std::string error;
     if (!link.write_all(RfbHandshake::greeting(), deadline, error)) return give_up(link, fields, error);
     std::vector<std::uint8_t> bytes;
+    // A viewer answers the greeting at once; a connection that stays silent
+    // (a browser's speculative preconnect, a port scan) is not kept until
+    // the authentication deadline: it is a process counted against the
+    // socket's MaxConnectionsPerSource.
+    std::uint64_t read_deadline = std::min(deadline, now_usec() + version_timeout_usec);
     for (bool have_credentials = false; !have_credentials;) {
         RfbHandshake::Step step = handshake.next();
         if (!step.out.empty() && !link.write_all(step.out, deadline, error)) return give_up(link, fields, error);
         switch (step.kind) {
         case RfbHandshake::Step::Kind::need_more:
             bytes.clear();
-            if (!link.read_some(bytes, 4096, deadline, error))
-                return give_up(link, fields, error == "timed out" ? "the authentication deadline passed" : error);
+            if (!link.read_some(bytes, 4096, read_deadline, error))
+                return give_up(link, fields,
+                               error != "timed out"          ? error
+                               : read_deadline < deadline ? "the viewer did not answer the greeting"
+                                                            : "the authentication deadline passed");
+            read_deadline = deadline;
             handshake.push(bytes);
             explicit_bzero(bytes.data(), bytes.size());
             break;
@@ -121,7 +136,11 @@ int serve_rfb(ClientLink& link, const RfbOptions& options) {
     if (!link.write_all(rfb::security_result_ok(), now_usec() + 10'000'000, error)) return give_up(link, fields, error);
     fields.push_back({"RSM_REUSED", attached.reused ? "yes" : "no"});
     log::info("VNC viewer connected to its session", fields);
-    const std::string why = relay(link, attached.display.get(), attached.control.get());
+    // Only the viewer's input restarts the session's idle timer, not its
+    // update requests (rfb_input.hpp).
+    RfbInputScanner input;
+    const std::string why = relay(link, attached.display.get(), attached.control.get(),
+                                  [&input](std::span<const std::uint8_t> sent) { return input.feed(sent); });
     fields.push_back({"RSM_REASON", why});
     log::info("VNC relay ended", fields);
     link.shutdown();

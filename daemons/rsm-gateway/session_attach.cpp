@@ -52,6 +52,25 @@ int matching_sessions(sd_bus* bus, const std::string& prefix, const std::string&
     return r < 0 ? r : 0;
 }
 
+// The uid this connection is logged in as (GetLoginState).
+int logged_in_uid(sd_bus* bus, uid_t& uid, std::string& error) {
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call_method(bus, names::gateway_bus_name, names::gateway_path, names::gateway_interface,
+                               "GetLoginState", &e, &reply, "");
+    MessagePtr owned{reply};
+    if (r < 0) {
+        error = std::string("GetLoginState: ") + (e.message ? e.message : errno_text(r));
+        sd_bus_error_free(&e);
+        return r;
+    }
+    const char* state = nullptr;
+    std::uint32_t u = 0;
+    if ((r = sd_bus_message_read(reply, "su", &state, &u)) < 0) return r;
+    uid = u;
+    return 0;
+}
+
 int create_session(sd_bus* bus, const GatewayConfig& config, const UserSelector& selector,
                    const std::string& session_id, const std::string& type, std::string& id, bool& reused,
                    std::string& error) {
@@ -114,6 +133,12 @@ AttachResult login_and_attach(const GatewayConfig& config, const std::string& ga
                               const std::vector<std::string>& named_types) {
     AttachResult result;
     result.viewer_reason = std::string(auth_failed);
+    // A gateway run by a user serves that user only (user_mode.hpp): any
+    // other name is refused here, and its password never reaches rsm.
+    if (!user_mode_admits(config.served_user, selector.user)) {
+        result.log_error = "this gateway runs as " + config.served_user->name + " and serves no other user";
+        return result;
+    }
     sd_event* e = nullptr;
     if (const int r = sd_event_new(&e); r < 0) {
         result.log_error = "sd_event_new: " + errno_text(r);
@@ -148,9 +173,19 @@ AttachResult login_and_attach(const GatewayConfig& config, const std::string& ga
         result.log_error = outcome.error_name + ": " + outcome.error_message;
         return result;
     }
-    // Logged in: from here a failure is not about the password.
     sd_bus* bus = client.bus();
     std::string session_id, error;
+    if (config.served_user) {
+        // The name matched; the account rsm logged in must be ours too.
+        uid_t uid = 0;
+        if (const int r = logged_in_uid(bus, uid, error); r < 0 || !user_mode_admits_uid(config.served_user, uid)) {
+            result.log_error = r < 0 ? (error.empty() ? "GetLoginState reply: " + errno_text(r) : error)
+                                     : "rsm logged in uid " + std::to_string(uid) + ", not this gateway's " +
+                                           std::to_string(config.served_user->uid);
+            return result;
+        }
+    }
+    // Logged in: from here a failure is not about the password.
     std::string session_type = type;
     const bool by_display = selector.kind == UserSelector::Kind::policy && !display.empty();
     if (selector.kind == UserSelector::Kind::session || by_display) {

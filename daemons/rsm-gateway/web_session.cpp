@@ -1,5 +1,6 @@
 #include "web_session.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -19,6 +20,12 @@
 namespace rsm::gateway {
 
 namespace {
+
+// How long a request or an answer may stall, and how long a connection
+// may wait after an answer for the next request (a page's requests follow
+// each other within milliseconds).
+constexpr unsigned request_timeout_sec = 10;
+constexpr unsigned keep_alive_idle_ms = 500;
 
 int exit_loop(sd_event_source* s, std::uint64_t, void*) {
     return sd_event_exit(sd_event_source_get_event(s), 0);
@@ -130,7 +137,16 @@ int serve_http(UniqueFd http_fd, const sockaddr_storage& peer, socklen_t peer_le
     limits.max_body = 0;  // GET and HEAD carry none
     limits.max_connections = 1;
     limits.max_per_address = 1;
-    limits.idle_timeout_sec = options.config.auth_timeout_sec;
+    // A browser loads a page on up to six kept-alive connections, each a
+    // process counted against the socket's MaxConnectionsPerSource: once
+    // the page is loaded they end (keep_alive_idle_ms after their last
+    // answer) instead of idling until the deadline and turning the next
+    // browser from the same address away. (One request per connection
+    // would not do: systemd counts a connection until its process is
+    // reaped, and a page's fifty files would pile up against the cap.) A
+    // request or an answer that stalls goes after request_timeout_sec.
+    limits.keep_alive_idle_ms = keep_alive_idle_ms;
+    limits.idle_timeout_sec = std::min(options.config.auth_timeout_sec, request_timeout_sec);
     const auto take = [&](http::Upgraded u) {
         upgraded.emplace(std::move(u));
         sd_event_exit(e, 0);

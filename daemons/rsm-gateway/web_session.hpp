@@ -4,9 +4,10 @@
 // as a VNC viewer's (serve_rfb over ClientLink's WebSocket mode).
 //
 // HTTP is libmicrohttpd's (src/http), on an sd-event loop that serves this
-// one connection: keep-alive requests until the browser closes it, the
-// idle timeout or the authentication deadline; or until a WebSocket
-// upgrade, after which the loop has done its part and the RFB path runs
+// one connection: keep-alive requests until the browser closes it, it is
+// idle for half a second after an answer (a page load's connections, a
+// process each, end with the load), a silent connection's timeout or the
+// authentication deadline; or until a WebSocket upgrade, after which the loop has done its part and the RFB path runs
 // on the upgraded socket as for any viewer. HTTPS is the same behind the
 // gateway's TLS (tls_entry.hpp, tls_pump.hpp).
 #pragma once

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include "http/form_fields.hpp"
 #include "util/log.hpp"
@@ -178,13 +179,60 @@ MHD_Result access_trampoline(void* cls, MHD_Connection* c, const char* url, cons
     }
 }
 
-void completed_trampoline(void* cls, MHD_Connection*, void** state, MHD_RequestTerminationCode) {
-    static_cast<Server*>(cls)->on_completed(state);
+// Limits::keep_alive_idle_ms: one per connection of add_connection() (MHD's
+// socket context), its timer armed when an answer has gone out and
+// disarmed when the next request starts. It closes by shutting the socket
+// down: MHD sees the end of the stream and closes the connection itself.
+struct KeepAliveIdle {
+    MHD_Connection* connection = nullptr;
+    EventSourcePtr timer;
+
+    static KeepAliveIdle* of(MHD_Connection* c) {
+        const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return info ? static_cast<KeepAliveIdle*>(info->socket_context) : nullptr;
+    }
+    static int expired(sd_event_source*, std::uint64_t, void* self) {
+        auto* idle = static_cast<KeepAliveIdle*>(self);
+        if (const MHD_ConnectionInfo* info = MHD_get_connection_info(idle->connection, MHD_CONNECTION_INFO_CONNECTION_FD))
+            ::shutdown(info->connect_fd, SHUT_RDWR);
+        return 0;
+    }
+    void arm(unsigned ms) {
+        std::uint64_t now = 0;
+        sd_event* e = sd_event_source_get_event(timer.get());
+        sd_event_now(e, CLOCK_MONOTONIC, &now);
+        sd_event_source_set_time(timer.get(), now + std::uint64_t{ms} * 1000);
+        sd_event_source_set_enabled(timer.get(), SD_EVENT_ONESHOT);
+    }
+    void disarm() { sd_event_source_set_enabled(timer.get(), SD_EVENT_OFF); }
+};
+
+void completed_trampoline(void* cls, MHD_Connection* c, void** state, MHD_RequestTerminationCode code) {
+    auto* server = static_cast<Server*>(cls);
+    const auto* s = static_cast<const ConnectionState*>(*state);
+    const bool upgrade = s && s->slot && s->slot->response && s->slot->response->upgrade;
+    if (code == MHD_REQUEST_TERMINATED_COMPLETED_OK && !upgrade)
+        if (KeepAliveIdle* idle = KeepAliveIdle::of(c)) idle->arm(server->limits().keep_alive_idle_ms);
+    server->on_completed(state);
 }
 
-void connection_trampoline(void* l, MHD_Connection*, void**, MHD_ConnectionNotificationCode code) {
+void connection_trampoline(void* l, MHD_Connection* c, void** context, MHD_ConnectionNotificationCode code) {
     auto* listener = static_cast<Server::Listener*>(l);
-    if (code == MHD_CONNECTION_NOTIFY_CLOSED && listener->accepted) listener->server->connection_closed();
+    if (!listener->accepted) return;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED && listener->server->limits().keep_alive_idle_ms > 0) {
+        auto idle = std::make_unique<KeepAliveIdle>();
+        idle->connection = c;
+        sd_event_source* s = nullptr;
+        if (sd_event_add_time(listener->server->event(), &s, CLOCK_MONOTONIC, 0, 1000, &KeepAliveIdle::expired,
+                              idle.get()) < 0)
+            return;  // MHD's own idle timeout still applies
+        idle->timer.reset(s);
+        idle->disarm();
+        *context = idle.release();
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        delete static_cast<KeepAliveIdle*>(std::exchange(*context, nullptr));
+        listener->server->connection_closed();
+    }
 }
 
 int io_trampoline(sd_event_source*, int, std::uint32_t, void* l) {
@@ -322,6 +370,7 @@ int Server::on_access(MHD_Connection* c, const char* url, const char* method, co
                       std::size_t* upload_size, void** state_ptr) {
     auto* state = static_cast<ConnectionState*>(*state_ptr);
     if (!state) {
+        if (KeepAliveIdle* idle = KeepAliveIdle::of(c)) idle->disarm();  // a request after all
         auto fresh = std::make_unique<ConnectionState>(limits_.max_fields);
         Request& req = fresh->request;
         req.method = method ? method : "";

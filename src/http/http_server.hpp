@@ -71,6 +71,7 @@ public:
     void on_connection_closed(std::function<void()> f) { connection_closed_ = std::move(f); }
 
     const Limits& limits() const noexcept { return limits_; }
+    sd_event* event() const noexcept { return event_; }
 
     // libmicrohttpd's callbacks (public for the trampolines in http_server.cpp).
     struct Listener;

@@ -114,6 +114,11 @@ struct Limits {
     unsigned max_connections = 256;      // open connections, all peers
     unsigned max_per_address = 32;       // open connections from one address
     unsigned idle_timeout_sec = 30;      // a connection with no traffic is closed
+    // Connections of Server::add_connection() only: when > 0, a kept-alive
+    // connection that has sent no new request this many milliseconds after
+    // its last answer went out is closed (MHD's own idle timeout counts in
+    // whole seconds). Never once a connection is upgraded.
+    unsigned keep_alive_idle_ms = 0;
 };
 
 }  // namespace rsm::http

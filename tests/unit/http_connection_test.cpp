@@ -1,11 +1,14 @@
 // src/http/http_server: one accepted connection served alone
 // (Server::add_connection, as rsm-gateway does): a file body by fd, HEAD
 // without the body, GET/HEAD-only methods, the close notification, and a
-// 101 upgrade that hands the socket and the bytes read past the request over.
+// 101 upgrade that hands the socket and the bytes read past the request
+// over, and Limits::keep_alive_idle_ms closing a connection idle after an
+// answer.
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -156,4 +159,37 @@ TEST_CASE("an added connection upgraded: the socket and the early bytes", "[http
     upgraded->close();
     server.run_all();
     CHECK(read_until(c.client.get(), "never").empty());  // closed
+}
+
+TEST_CASE("an added connection idle after an answer is closed", "[http][connection]") {
+    Loop loop;
+    bool closed = false;
+    http::Limits limits;
+    limits.keep_alive_idle_ms = 200;  // MHD's own idle timeout stays 30 s
+    http::Server server{loop.event.get(),
+                        [&](http::Request r, http::Responder out) { out.send(http::Response::text(200, r.path + "\n")); },
+                        limits, http::Methods::get_head};
+    server.on_connection_closed([&] { closed = true; });
+    Connected c = connect_loopback();
+    server.add_connection(std::move(c.server), reinterpret_cast<sockaddr*>(&c.address), sizeof c.address);
+    std::string first, second, rest;
+    std::thread client([&] {
+        // Kept alive: a second request right after the first answer is served.
+        const std::string a = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n", b = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+        (void)::send(c.client.get(), a.data(), a.size(), MSG_NOSIGNAL);
+        first = read_until(c.client.get(), "/a\n");
+        (void)::send(c.client.get(), b.data(), b.size(), MSG_NOSIGNAL);
+        second = read_until(c.client.get(), "/b\n");
+        // Then nothing: the server closes (recv's timeout is 10 s).
+        rest = read_until(c.client.get(), "never");
+    });
+    const auto started = std::chrono::steady_clock::now();
+    loop.run_until([&] { return closed; });
+    const auto took = std::chrono::steady_clock::now() - started;
+    client.join();
+    CHECK(first.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(second.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(rest.empty());
+    CHECK(closed);
+    CHECK(took < std::chrono::seconds(5));
 }

@@ -1,6 +1,8 @@
 """A headless Chromium driven through its DevTools protocol (python3-websocket):
 open a page, evaluate JavaScript in it, take a screenshot as rgb bytes (the
-format rdp_client.colour_share() reads)."""
+format rdp_client.colour_share() reads). With `ca`, Chromium trusts that CA
+certificate (PEM) for servers: an NSS database in a HOME of its own, as
+certutil (libnss3-tools) makes it for a user's Chromium on Linux."""
 
 import base64
 import json
@@ -17,8 +19,8 @@ from systest import wait
 class Chromium:
     """A context manager; one page."""
 
-    def __init__(self, port=9333, size=(1280, 900), profile="/tmp/chromium-systest", args=()):
-        self.port, self.size, self.profile, self.args = port, size, profile, list(args)
+    def __init__(self, port=9333, size=(1280, 900), profile="/tmp/chromium-systest", args=(), ca=None):
+        self.port, self.size, self.profile, self.args, self.ca = port, size, profile, list(args), ca
         self.proc = self.ws = None
         self.next_id = 0
         self.log = None
@@ -26,6 +28,15 @@ class Chromium:
     def __enter__(self):
         shutil.rmtree(self.profile, ignore_errors=True)
         self.log = open("/tmp/chromium.log", "ab")
+        env = dict(os.environ)
+        if self.ca:
+            env["HOME"] = home = self.profile + "/home"
+            nssdb = "sql:" + home + "/.pki/nssdb"
+            os.makedirs(home + "/.pki/nssdb")
+            for cmd in (["certutil", "-N", "-d", nssdb, "--empty-password"],
+                        ["certutil", "-A", "-d", nssdb, "-n", "rsm test CA", "-t", "C,,", "-i", self.ca]):
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+                assert r.returncode == 0, f"{cmd}: {r.stderr}"
         self.proc = subprocess.Popen(
             ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-background-networking", "--disable-extensions", f"--user-data-dir={self.profile}",
@@ -34,7 +45,7 @@ class Chromium:
              "--disable-features=BackForwardCache",
              f"--remote-debugging-port={self.port}", "--remote-allow-origins=*",
              f"--window-size={self.size[0]},{self.size[1]}", *self.args, "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, env=env)
         pages = wait(lambda: [p for p in self._targets() if p.get("type") == "page"], 60,
                      "Chromium's DevTools endpoint with a page")
         self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
@@ -72,7 +83,8 @@ class Chromium:
                 return msg.get("result", {})
 
     def navigate(self, url):
-        self.call("Page.navigate", url=url)
+        """DevTools' answer: its "errorText" says why a navigation failed (net::ERR_CERT_...)."""
+        return self.call("Page.navigate", url=url)
 
     def evaluate(self, expression):
         """The expression's value (JSON-able), None on an exception in the page."""

@@ -4,7 +4,8 @@ screenshot is her red xterm), a second connection the same session,
 "alice:new" a second one; a wrong password gets "Authentication failed" and
 creates nothing; the relay runs as a non-root uid in group rsm-gateway;
 clients that speak an unknown protocol first are turned away with a log
-line (HTTP is answered: gateway_web_test.py)."""
+line (HTTP is answered: gateway_web_test.py); a viewer's input keeps a
+session with an idle limit connected, and its stopping lets it go idle."""
 
 import os
 import socket
@@ -16,7 +17,7 @@ import unittest
 
 from rdp_client import RED, ClientScreen, colour_share, stop
 from gateway_common import configure_certificate, journal
-from systest import login, run, sessions, wait
+from systest import login, run, sessions, wait, write_dropin
 
 PORT = 5900
 
@@ -43,10 +44,10 @@ def recv_exact(s, n):
     return b
 
 
-def vencrypt_login(user, password, subtype=259, cafile=None):
+def vencrypt_login(user, password, subtype=259, cafile=None, port=PORT):
     """A minimal RFB 3.8 VeNCrypt client: returns (socket, result, reason,
     offered sub-types). Anonymous TLS for TLSPlain, as TigerVNC does."""
-    s = socket.create_connection(("127.0.0.1", PORT), timeout=60)
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
     assert recv_exact(s, 12) == b"RFB 003.008\n"
     s.sendall(b"RFB 003.008\n")
     types = recv_exact(s, recv_exact(s, 1)[0])
@@ -227,6 +228,21 @@ class GatewayRfb(unittest.TestCase):
         self.assertTrue(recv_exact(s, 12).startswith(b"HTTP/1.1 "), "no HTTP answer to an HTTP request")
         s.close()
 
+    def test_6b_a_silent_connection_is_closed_soon(self):
+        """A connection that never answers the greeting (a browser's
+        speculative preconnect, a scan) is closed after 2 s, not kept (a
+        process counted against MaxConnectionsPerSource) until auth_timeout."""
+        s = socket.create_connection(("127.0.0.1", PORT), timeout=15)
+        try:
+            started = time.monotonic()
+            self.assertEqual(recv_exact(s, 12), b"RFB 003.008\n")
+            self.assertEqual(s.recv(100), b"", "not closed")
+            self.assertLess(time.monotonic() - started, 6)
+        finally:
+            s.close()
+        wait(lambda: journal(MESSAGE="VNC viewer turned away", RSM_ERROR="the viewer did not answer the greeting"),
+             30, "the silent connection's line in the journal")
+
     def test_8_vncviewer_with_x509plain(self):
         cert = configure_certificate()
         try:
@@ -265,6 +281,78 @@ class GatewayRfb(unittest.TestCase):
             self.assertEqual(entry["RSM_VENCRYPT_SUBTYPE"], "262")
         finally:
             os.unlink("/etc/rsm/gateway.toml")
+
+    def test_9_input_keeps_an_idle_limited_session_connected(self):
+        """With [session] idle_timeout, a viewer that keeps sending input
+        (pointer moves) keeps its session connected well past the limit: the
+        relay reports the activity on the control channel (ReportActivity, at
+        most every 2 s). Once only update requests come (not input), rsm
+        disconnects it for idleness and the gateway closes the viewer."""
+        dropin = "/etc/rsm/rsm.toml.d/60-gateway-idle.toml"
+        write_dropin(dropin, "[session]\nidle_timeout = 4\n")
+        run("systemctl", "reload-or-restart", "rsm-manager.service")
+        s = None
+        try:
+            n = len(journal(MESSAGE="VNC viewer connected to its session", RSM_USER="bob"))
+            s, result, reason, _ = vencrypt_login("bob:new", "bob-pw", subtype=256)
+            self.assertEqual((result, reason), (0, ""), diagnostics())
+            s.sendall(b"\x01")  # ClientInit: shared
+            server_init = recv_exact(s, 24)  # then the desktop's name
+            recv_exact(s, struct.unpack(">I", server_init[20:24])[0])
+            entry = wait(lambda: journal(MESSAGE="VNC viewer connected to its session", RSM_USER="bob")[n:], 30,
+                         "bob's connection in the journal")[-1]
+            sid = entry["RSM_SESSION_ID"]
+            s.setblocking(False)
+            update_request = struct.pack(">BBHHHH", 3, 1, 0, 0, 64, 64)
+
+            def step(message):
+                """Sends one message, drains what the desktop sent; False once the gateway closed."""
+                try:
+                    s.sendall(message)
+                except (BrokenPipeError, ConnectionResetError):
+                    return False
+                while True:
+                    try:
+                        if not s.recv(65536):
+                            return False
+                    except BlockingIOError:
+                        return True
+                    except ConnectionResetError:
+                        return False
+
+            # Input for three times the limit: still connected, still active.
+            deadline = time.monotonic() + 12
+            x = 0
+            while time.monotonic() < deadline:
+                x = (x + 7) % 500
+                self.assertTrue(step(struct.pack(">BBHH", 5, 0, x, x)), "closed while the viewer sent input\n"
+                                + diagnostics())
+                time.sleep(0.5)
+            g = login("bob", "127.0.0.1")
+            try:
+                self.assertEqual(sessions(g)[sid]["state"], "active")
+            finally:
+                g.Close()
+            # Update requests only: idle, disconnected within the limit (and the
+            # last report's interval).
+            stopped = time.monotonic()
+            while step(update_request):
+                self.assertLess(time.monotonic() - stopped, 20, "no idle disconnect\n" + diagnostics())
+                time.sleep(0.5)
+            self.assertGreater(time.monotonic() - stopped, 1.5, "closed too early after the last input")
+            wait(lambda: journal(MESSAGE="VNC relay ended", RSM_SESSION_ID=sid), 30, "the relay's end")
+            self.assertIn("(DisconnectRequested: idle)",
+                          journal(MESSAGE="VNC relay ended", RSM_SESSION_ID=sid)[-1]["RSM_REASON"])
+            g = login("bob", "127.0.0.1")
+            try:
+                wait(lambda: sessions(g)[sid]["state"] == "disconnected", 30, "bob's session to be disconnected")
+            finally:
+                g.Close()
+        finally:
+            if s:
+                s.close()
+            write_dropin(dropin, None)
+            run("systemctl", "reload-or-restart", "rsm-manager.service")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,12 @@ and nothing outside it (path traversal: 404); bad WebSocket upgrades are
 refused; the real noVNC 1.3 in a headless Chromium asks for user name and
 password, logs alice in over the WebSocket and shows her desktop (the
 screenshot is her red xterm); a wrong password shows noVNC's
-"Authentication failed" and creates no session; with a certificate
-configured, the same over HTTPS and wss://."""
+"Authentication failed" and creates no session; two browsers on one
+address, one right after the other, both get the page (a page load's
+kept-alive connections end half a second after their last answer instead
+of lingering against MaxConnectionsPerSource); with a certificate configured, the same over
+HTTPS and wss://, Chromium trusting the test CA (and refusing a
+certificate of another CA), no certificate error ignored."""
 
 import json
 import os
@@ -19,7 +23,7 @@ import websocket
 
 from chromium import Chromium
 from rdp_client import RED, colour_share, colours
-from gateway_common import CERT, configure_certificate, journal
+from gateway_common import CERT, configure_ca_certificate, configure_certificate, journal
 from systest import login, run, sessions, wait
 
 PORT = 5900
@@ -137,6 +141,12 @@ class GatewayWeb(unittest.TestCase):
 
     def log_in_with_novnc(self, user, password, browser=None, page=PAGE):
         b = browser or self.browser
+        self.open_credentials_dialog(b, page)
+        b.evaluate(f"document.getElementById('noVNC_username_input').value = {json.dumps(user)};"
+                   f"document.getElementById('noVNC_password_input').value = {json.dumps(password)};"
+                   "document.getElementById('noVNC_credentials_button').click(); true")
+
+    def open_credentials_dialog(self, b, page=PAGE):
         b.navigate(page)
         try:
             wait(lambda: b.evaluate("document.getElementById('noVNC_credentials_dlg')"
@@ -144,9 +154,6 @@ class GatewayWeb(unittest.TestCase):
                  "noVNC's credentials dialog (the gateway offered VeNCrypt Plain)")
         except AssertionError as e:
             raise AssertionError(f"{e}; status: {self.status(b)!r}\n" + diagnostics()) from None
-        b.evaluate(f"document.getElementById('noVNC_username_input').value = {json.dumps(user)};"
-                   f"document.getElementById('noVNC_password_input').value = {json.dumps(password)};"
-                   "document.getElementById('noVNC_credentials_button').click(); true")
 
     def status(self, browser=None):
         return (browser or self.browser).evaluate("document.getElementById('noVNC_status').textContent")
@@ -192,21 +199,47 @@ class GatewayWeb(unittest.TestCase):
         self.assertEqual(user_sessions("bob"), {}, "a refused login created a session")
         self.browser.navigate("about:blank")
 
+    def test_5a_two_browsers_right_after_each_other(self):
+        """A second browser on the same address started right after the
+        first has logged alice in (her desktop on its page, its WebSocket
+        open) gets the page and the credentials dialog too: the first page
+        load's kept-alive connections (up to six, a process each) ended
+        once idle, instead of lingering against MaxConnectionsPerSource=8
+        until the authentication deadline."""
+        # Fresh profiles: nothing from the browser cache, every file fetched.
+        with Chromium(port=9336, profile="/tmp/chromium-systest-first") as first:
+            n = len(journal(MESSAGE="VNC viewer connected to its session", RSM_USER="alice"))
+            self.log_in_with_novnc("alice", "alice-pw", browser=first)
+            try:
+                wait(lambda: (lambda s: s if s and colour_share(s, RED) > 0.3 else None)(first.screenshot()), 90,
+                     "alice's red desktop in the first browser")
+            except AssertionError as e:
+                raise AssertionError(f"{e}; status {self.status(first)!r}\n" + diagnostics()) from None
+            with Chromium(port=9337, profile="/tmp/chromium-systest-second") as second:
+                self.open_credentials_dialog(second)
+                second.navigate("about:blank")
+            first.navigate("about:blank")
+        sid = journal(MESSAGE="VNC viewer connected to its session", RSM_USER="alice")[n]["RSM_SESSION_ID"]
+        wait(lambda: user_sessions("alice")[sid]["state"] == "disconnected", 30,
+             "alice's session to be disconnected after the first browser's page was left")
+
     def test_6_https_and_wss(self):
         """With gateway.toml's [tls] certificate the same port speaks HTTPS
         (the gateway's TLS, then MHD behind a socket pair): curl verifying
-        the test certificate gets noVNC's files, keep-alive requests share
-        one connection, the WebSocket's Origin must be https://, and noVNC
-        over wss:// (encrypt=1) logs alice in to her session (RSM_TLS=yes)."""
-        configure_certificate()
+        the test CA gets noVNC's files, keep-alive requests share one
+        connection, the WebSocket's Origin must be https://, and
+        noVNC over wss:// (encrypt=1) in a Chromium that trusts the test CA
+        logs alice in to her session (RSM_TLS=yes); a certificate of
+        another CA is refused by that Chromium."""
+        ca = configure_ca_certificate()
         try:
             with open("/usr/share/novnc/vnc.html", "rb") as f:
                 page = f.read()
-            status, head, body = curl("/", "--cacert", CERT, base=HTTPS)
+            status, head, body = curl("/", "--cacert", ca, base=HTTPS)
             self.assertEqual(status, 200, head + diagnostics())
             self.assertEqual(body, page, "GET / over HTTPS is not noVNC's vnc.html")
             # Two files on one kept-alive connection, one larger than the pump's buffers.
-            r = subprocess.run(["curl", "-s", "--cacert", CERT, "-w", "%{http_code} %{num_connects} %{size_download}\n",
+            r = subprocess.run(["curl", "-s", "--cacert", ca, "-w", "%{http_code} %{num_connects} %{size_download}\n",
                                 "-o", "/dev/null", f"{HTTPS}/core/rfb.js", "-o", "/dev/null", f"{HTTPS}/app/ui.js"],
                                capture_output=True, text=True, timeout=30)
             self.assertEqual(r.stdout.split("\n")[:2],
@@ -215,22 +248,23 @@ class GatewayWeb(unittest.TestCase):
             upgrade = (b"GET /websockify HTTP/1.1\r\nHost: 127.0.0.1:5900\r\nConnection: Upgrade\r\n"
                        b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
                        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
-            answer = tls_request(upgrade + b"Origin: http://127.0.0.1:5900\r\n\r\n")
+            answer = tls_request(upgrade + b"Origin: http://127.0.0.1:5900\r\n\r\n", ca)
             self.assertTrue(answer.startswith("HTTP/1.1 403"), answer)
-            answer = tls_request(upgrade + b"Origin: https://127.0.0.1:5900\r\n\r\n")
+            answer = tls_request(upgrade + b"Origin: https://127.0.0.1:5900\r\n\r\n", ca)
             self.assertTrue(answer.startswith("HTTP/1.1 101"), answer)
 
-            # The first browser's kept-alive connections (a process each, up
-            # to MaxConnectionsPerSource=8) would crowd the second's out.
             type(self).browser.__exit__(None, None, None)
             type(self).browser = None
-            wait(lambda: not run("systemctl", "list-units", "--no-legend", "--state=active",
-                                 "rsm-gateway@*").stdout.strip(), 60, "the first browser's connections to end")
             n = len(journal(MESSAGE="VNC viewer connected to its session", RSM_USER="alice"))
-            with Chromium(port=9334, profile="/tmp/chromium-systest-https",
-                          args=["--ignore-certificate-errors"]) as b:
-                self.log_in_with_novnc("alice", "alice-pw", browser=b,
-                                       page=f"{HTTPS}/vnc.html?host=127.0.0.1&port={PORT}&encrypt=1&autoconnect=1")
+            https_page = f"{HTTPS}/vnc.html?host=127.0.0.1&port={PORT}&encrypt=1&autoconnect=1"
+            with Chromium(port=9334, profile="/tmp/chromium-systest-https", ca=ca) as b:
+                # A certificate of another CA (self-signed, valid for
+                # 127.0.0.1) is refused: nothing tells Chromium to ignore it.
+                configure_certificate()
+                error = b.navigate(https_page).get("errorText", "")
+                self.assertIn("ERR_CERT_AUTHORITY_INVALID", error, diagnostics())
+                configure_ca_certificate()
+                self.log_in_with_novnc("alice", "alice-pw", browser=b, page=https_page)
                 try:
                     wait(lambda: b.evaluate("document.documentElement.classList.contains('noVNC_connected')"), 90,
                          "noVNC's page to be connected over wss://")
@@ -265,7 +299,7 @@ class GatewayWeb(unittest.TestCase):
                    for a in line.split()[3:4] if not a.startswith("127.")), None)
         if not ip:
             self.skipTest("no non-loopback IPv4 address")
-        configure_certificate()
+        ca = configure_ca_certificate(ip)
         dropin = "/etc/systemd/system/rsm-gateway.socket.d/test-address.conf"
         os.makedirs(os.path.dirname(dropin), exist_ok=True)
         with open(dropin, "w") as f:
@@ -289,8 +323,7 @@ class GatewayWeb(unittest.TestCase):
             self.assertIn(b"use https://", answer[5:])
             # HTTPS: the same login is allowed.
             n = len(journal(MESSAGE="VNC viewer connected to its session", RSM_USER="alice"))
-            with Chromium(port=9335, profile="/tmp/chromium-systest-remote",
-                          args=["--ignore-certificate-errors"]) as b:
+            with Chromium(port=9335, profile="/tmp/chromium-systest-remote", ca=ca) as b:
                 self.log_in_with_novnc("alice", "alice-pw", browser=b,
                                        page=f"https://{ip}:{PORT}/vnc.html?host={ip}&port={PORT}&encrypt=1&autoconnect=1")
                 try:
@@ -311,9 +344,9 @@ class GatewayWeb(unittest.TestCase):
             os.unlink("/etc/rsm/gateway.toml")
 
 
-def tls_request(request):
-    """The answer's head to a hand-written request over TLS (verifying the test certificate)."""
-    ctx = ssl.create_default_context(cafile=CERT)
+def tls_request(request, ca=CERT):
+    """The answer's head to a hand-written request over TLS (verifying the server's certificate with `ca`)."""
+    ctx = ssl.create_default_context(cafile=ca)
     with ctx.wrap_socket(socket.create_connection(("127.0.0.1", PORT), timeout=15), server_hostname="127.0.0.1") as s:
         s.sendall(request)
         answer = b""

@@ -429,12 +429,12 @@ def xpra_packet(s):
     return bdecode(sc.recv_exact(s, struct.unpack(">I", head[4:])[0], 30))[0]
 
 
-def xpra_exchange(user, password, display):
+def xpra_exchange(user, password, display, port=PORT):
     """hello -> challenge -> response hello (asking for xpra's connect test)
     -> the first packet that comes back."""
     import hashlib
     import hmac
-    s = socket.create_connection(("127.0.0.1", PORT), timeout=30)
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
     try:
         caps = {"version": "3.1.3", "username": user, "display": display, "digest": ["xor", "hmac+sha256"],
                 "salt-digest": ["hmac+sha256"]}

@@ -3,15 +3,16 @@
 # (127.0.0.1:5900), noVNC's files from Debian's novnc package over HTTP, and
 # the real noVNC 1.3 in a headless Chromium logging alice in over the
 # WebSocket (VeNCrypt Plain: the browser is on loopback), then the same
-# over HTTPS/wss:// with a test certificate in gateway.toml. The checks are
+# over HTTPS/wss:// with a test CA's certificate in gateway.toml (Chromium
+# trusts the CA through an NSS database: certutil). The checks are
 # Python in tests/system/py/gateway_web_test.py (Chromium driven through its
 # DevTools protocol); this script prepares the container.
 # Binds 5900: the harness holds the ports lock (below).
 # systest-lock: ports
 source "$RSM_SYSTEST_LIB"
-for f in /usr/bin/chromium /usr/share/novnc/vnc.html /usr/bin/curl /usr/bin/convert /usr/bin/openssl; do
+for f in /usr/bin/chromium /usr/share/novnc/vnc.html /usr/bin/curl /usr/bin/convert /usr/bin/openssl /usr/bin/certutil; do
     if [[ ! -e $f ]]; then
-        echo "1..1"; echo "not ok 1 - chromium, novnc, curl and ImageMagick are installed (no $f: run tools/install-deps)"; exit 1
+        echo "1..1"; echo "not ok 1 - chromium, novnc, curl, ImageMagick and certutil are installed (no $f: run tools/install-deps)"; exit 1
     fi
 done
 if ! /usr/bin/python3 -c 'import websocket' 2>/dev/null; then
