@@ -5,11 +5,13 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <microhttpd.h>
+#include <memory>
 #include <netinet/in.h>
 #include <optional>
 #include <stdexcept>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <utility>
 
 #include "http/form_fields.hpp"
 #include "util/log.hpp"
@@ -230,7 +232,8 @@ void connection_trampoline(void* l, MHD_Connection* c, void** context, MHD_Conne
         idle->disarm();
         *context = idle.release();
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-        delete static_cast<KeepAliveIdle*>(std::exchange(*context, nullptr));
+        // MHD's socket context owned it since NOTIFY_STARTED: take it back.
+        std::unique_ptr<KeepAliveIdle> idle{static_cast<KeepAliveIdle*>(std::exchange(*context, nullptr))};
         listener->server->connection_closed();
     }
 }
