@@ -84,7 +84,7 @@ void SessionRegistry::shadow(sd_bus_message* call, ShadowRequest req) {
               f);
     std::shared_ptr<sd_bus_message> pending(sd_bus_message_ref(call), sd_bus_message_unref);
     const std::string id = req.session_id;
-    e->link->shadow(p, [this, id, pending, f](ExecutorReply reply) {
+    auto on_reply = [this, id, pending, f](ExecutorReply reply) {
         Entry* en = lookup(id);
         if (en) en->shadow_asking = false;
         if (!reply.ok) {
@@ -103,7 +103,15 @@ void SessionRegistry::shadow(sd_bus_message* call, ShadowRequest req) {
             return;
         }
         log::info("Session " + id + " shadowed", f);
-    });
+    };
+    try {
+        e->link->shadow(p, std::move(on_reply));
+    } catch (const std::exception& ex) {
+        // Not sent: nothing will answer or end it.
+        e->shadow_asking = false;
+        on_shadow_ended(id, *n);
+        throw BusError(err::failed, std::string("shadow: ") + ex.what());
+    }
 }
 
 void SessionRegistry::on_shadow_ended(const std::string& id, uint32_t display) {
