@@ -52,6 +52,22 @@ bool hex_cookie(std::string_view c) {
     return true;
 }
 
+// ConnectSession's or ShadowSession's reply into `c`: the NX stream, the
+// display and the cookie, and for ConnectSession (`with_control`) the
+// control channel; false if any is missing or malformed.
+bool read_nx_reply(sd_bus_message* m, Connected& c, bool with_control) {
+    std::string protocol;
+    UniqueFd control;
+    if (gateway::read_connect_fds(m, c.display, control) < 0 ||
+        read_nx_details(m, c.info.display, c.info.cookie, protocol) < 0)
+        return false;
+    if (!c.display || (with_control && !control) || c.info.display < 0 || protocol != "nx" ||
+        !hex_cookie(c.info.cookie))
+        return false;
+    c.control = std::move(control);
+    return true;
+}
+
 }  // namespace
 
 bool read_session_rows(sd_bus_message* m, std::vector<SessionRow>& rows) {
@@ -206,10 +222,7 @@ void RsmLink::connect(std::string id, ConnectDone done) {
                 c.error = "ConnectSession: " + error_of(m);
                 return done(std::move(c));
             }
-            std::string protocol;
-            if (gateway::read_connect_fds(m, c.display, c.control) < 0 ||
-                read_nx_details(m, c.info.display, c.info.cookie, protocol) < 0 || !c.display || !c.control ||
-                c.info.display < 0 || protocol != "nx" || !hex_cookie(c.info.cookie)) {
+            if (!read_nx_reply(m, c, true)) {
                 Connected bad;
                 bad.error = "ConnectSession: the reply has no NX stream, display or cookie";
                 return done(std::move(bad));
@@ -241,11 +254,7 @@ void RsmLink::shadow(std::string id, ConnectDone done) {
                               : "ShadowSession: " + error_of(m);
                 return done(std::move(c));
             }
-            std::string protocol;
-            UniqueFd no_control;
-            if (gateway::read_connect_fds(m, c.display, no_control) < 0 ||
-                read_nx_details(m, c.info.display, c.info.cookie, protocol) < 0 || !c.display || c.info.display < 0 ||
-                protocol != "nx" || !hex_cookie(c.info.cookie)) {
+            if (!read_nx_reply(m, c, false)) {
                 Connected bad;
                 bad.error = "ShadowSession: the reply has no NX stream, display or cookie";
                 return done(std::move(bad));
