@@ -20,6 +20,14 @@ constexpr std::string_view auth_failed = "Authentication failed";
 
 std::string errno_text(int r) { return std::strerror(r < 0 ? -r : r); }
 
+// A Gateway1 call that failed (sd_bus_call_method's r < 0): `error` says
+// which and why; `e` is freed. Returns r.
+int call_failed(const char* method, sd_bus_error& e, int r, std::string& error) {
+    error = std::string(method) + ": " + (e.message ? e.message : errno_text(r));
+    sd_bus_error_free(&e);
+    return r;
+}
+
 // The user's session ids starting with `prefix`, or when `display` is
 // given those on that X display (ListSessions).
 int matching_sessions(sd_bus* bus, const std::string& prefix, const std::string& display,
@@ -29,11 +37,7 @@ int matching_sessions(sd_bus* bus, const std::string& prefix, const std::string&
     int r = sd_bus_call_method(bus, names::gateway_bus_name, names::gateway_path, names::gateway_interface,
                                "ListSessions", &e, &reply, "");
     MessagePtr owned{reply};
-    if (r < 0) {
-        error = std::string("ListSessions: ") + (e.message ? e.message : errno_text(r));
-        sd_bus_error_free(&e);
-        return r;
-    }
+    if (r < 0) return call_failed("ListSessions", e, r, error);
     if ((r = sd_bus_message_enter_container(reply, 'a', "(susssssuuuttss)")) < 0) return r;
     while ((r = sd_bus_message_enter_container(reply, 'r', "susssssuuuttss")) > 0) {
         const char* id = nullptr;
@@ -59,11 +63,7 @@ int logged_in_uid(sd_bus* bus, uid_t& uid, std::string& error) {
     int r = sd_bus_call_method(bus, names::gateway_bus_name, names::gateway_path, names::gateway_interface,
                                "GetLoginState", &e, &reply, "");
     MessagePtr owned{reply};
-    if (r < 0) {
-        error = std::string("GetLoginState: ") + (e.message ? e.message : errno_text(r));
-        sd_bus_error_free(&e);
-        return r;
-    }
+    if (r < 0) return call_failed("GetLoginState", e, r, error);
     const char* state = nullptr;
     std::uint32_t u = 0;
     if ((r = sd_bus_message_read(reply, "su", &state, &u)) < 0) return r;
@@ -112,11 +112,7 @@ int connect_session(sd_bus* bus, const std::string& id, UniqueFd& display, Uniqu
     int r = sd_bus_call_method(bus, names::gateway_bus_name, names::gateway_path, names::gateway_interface,
                                "ConnectSession", &e, &reply, "sa{sv}", id.c_str(), 0);
     MessagePtr owned{reply};
-    if (r < 0) {
-        error = std::string("ConnectSession: ") + (e.message ? e.message : errno_text(r));
-        sd_bus_error_free(&e);
-        return r;
-    }
+    if (r < 0) return call_failed("ConnectSession", e, r, error);
     if ((r = gateway::read_connect_fds(reply, display, control)) < 0) return r;
     if (!display || !control) {
         error = "ConnectSession: no display or control fd";
