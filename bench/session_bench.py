@@ -13,7 +13,11 @@ asserts nothing.
      after 10 (it should not grow);
   e. with 1000 live null sessions: the time from kill -9 of rsm-manager until
      ListSessions over a new connection shows all of them again, vs the time
-     such a listing takes before the kill.
+     such a listing takes before the kill;
+  f. the cost of a create and of logins with 1000 live sessions beside none,
+     the CPU systemd, logind and dbus-daemon spend per create, manager fds,
+     and a recovery after kill -9 (its timeline from the journal);
+  g. ending 1000 sessions at once: the time, and the journal's errors.
 
 The gateway side runs as the benchmark user (a child process under setpriv,
 peer-credential logins, driven over a pipe: `session_bench.py agent`); this
@@ -553,6 +557,30 @@ def bench_recover(agent, sessions):
     report(f"connect + login + ListSessions ({n}), after", after, base)
 
 
+def recovery_timeline(pid, t_kill):
+    """Where a recovery's time goes: the new manager's journal messages
+    (their CLOCK_MONOTONIC stamps, the clock of t_kill) from the kill to the
+    recovery's notice, READY ("ready") and the last "recovered" line."""
+    out = subprocess.run(["journalctl", "-q", "-o", "json", f"_PID={pid}", "--output-fields=MESSAGE"],
+                         capture_output=True, text=True).stdout
+    marks, recovered = [], None
+    for line in out.splitlines():
+        try:
+            entry = json.loads(line)
+            t = int(entry["__MONOTONIC_TIMESTAMP"]) / 1e6 - t_kill
+            msg = str(entry.get("MESSAGE", ""))
+        except (ValueError, KeyError):
+            continue
+        if msg.startswith("Session recovered"):
+            recovered = t
+        elif msg.startswith(("Recovering", "Waiting in the loop", "rsm-manager")) and len(marks) < 6:
+            marks.append((t, msg[:48]))
+    for t, msg in marks:
+        figure(f"  +{t * 1e3:7.1f} ms", msg)
+    if recovered is not None:
+        figure(f"  +{recovered * 1e3:7.1f} ms", "last \"Session recovered\"")
+
+
 def manager_cpu():
     """rsm-manager's CPU time so far, in seconds (schedstat: nanoseconds,
     where stat counts 10 ms ticks)."""
@@ -582,16 +610,34 @@ def fds_text():
     return f"{total:6d}  (" + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])) + ")"
 
 
+def system_cpu():
+    """CPU seconds so far of the system's daemons a session start talks to:
+    {name: seconds} for systemd (PID 1), systemd-logind and dbus-daemon."""
+    out = {}
+    for name, pid in (("systemd", 1), ("logind", unit_prop("systemd-logind.service", "MainPID")),
+                      ("dbus-daemon", unit_prop("dbus.service", "MainPID"))):
+        try:
+            with open(f"/proc/{int(pid)}/schedstat") as f:
+                out[name] = int(f.read().split()[0]) / 1e9
+        except (OSError, ValueError):
+            pass
+    return out
+
+
 def per_session_round(agent, sessions, n):
     """n times CreateSession(null) (terminated after), n peer-credential and
-    n password logins; manager CPU per create."""
+    n password logins; manager CPU per create, and that of systemd, logind
+    and dbus-daemon per create and terminate (printed)."""
     create = []
-    cpu0 = manager_cpu()
+    cpu0, sys0 = manager_cpu(), system_cpu()
     for _ in range(n):
         r = agent("create", opts={"type": "null", "new": True})
         create.append(r["t"])
         sessions.terminate([r["id"]])
     cpu = (manager_cpu() - cpu0) / n
+    sys1 = system_cpu()
+    figure("  CPU per create + terminate", "  ".join(f"{k} {(sys1[k] - sys0[k]) / n * 1e3:6.2f} ms"
+                                                    for k in sys1 if k in sys0))
     peer = agent("login_times", n=n)
     password = agent("login_times", n=n, password=PASSWORD)
     return create, peer, password, cpu
@@ -618,18 +664,25 @@ def bench_scaling(agent, sessions):
     figure(f"created {k} null sessions", f"{time.monotonic() - t0:8.1f} s")
     figure(f"manager fds, {k} sessions", fds_text())
     perf = None
-    if os.environ.get("BENCH_PERF"):
+    if os.environ.get("BENCH_PERF") == "manager":
         # Where the manager's time goes with k live sessions (stderr).
         perf = subprocess.Popen(["perf", "record", "-q", "--no-inherit", "-o", "/tmp/bench-perf.data", "-p",
                                  str(manager_pid())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elif os.environ.get("BENCH_PERF") == "systemd":
+        # Where PID 1's time goes with k live sessions (stderr).
+        perf = subprocess.Popen(["perf", "record", "-q", "-g", "-o", "/tmp/bench-perf.data", "-p", "1"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     live = per_session_round(agent, sessions, n)
     if perf:
         perf.send_signal(2)
         perf.wait(60)
-        out = subprocess.run(["perf", "report", "-i", "/tmp/bench-perf.data", "--stdio", "--no-children",
-                              "--sort", "dso,symbol", "--percent-limit", "0.7"],
-                             capture_output=True, text=True).stdout
-        print(out, file=sys.stderr, flush=True)
+        views = [["--no-children", "--sort", "dso,symbol", "--percent-limit", "0.7", "-g", "none"]]
+        if os.environ.get("BENCH_PERF") == "systemd":
+            views.append(["--children", "--sort", "symbol", "--percent-limit", "4", "-g", "none"])
+        for view in views:
+            out = subprocess.run(["perf", "report", "-i", "/tmp/bench-perf.data", "--stdio"] + view,
+                                 capture_output=True, text=True).stdout
+            print(out, file=sys.stderr, flush=True)
     report("CreateSession(null), no live session", base[0])
     report(f"CreateSession(null), {k} live", live[0], base[0])
     figure("  manager CPU per create", f"{base[3] * 1e3:8.2f} ms -> {live[3] * 1e3:8.2f} ms")
@@ -639,9 +692,22 @@ def bench_scaling(agent, sessions):
     report(f"password login, {k} live", live[2], base[2])
 
     old = manager_pid()
+    perf_recovery = None
+    if os.environ.get("BENCH_PERF") == "recovery":
+        # The whole system for 1.5 s from the kill: who spends the recovery's time (stderr).
+        perf_recovery = subprocess.Popen(["perf", "record", "-q", "-a", "-o", "/tmp/bench-perf-rec.data", "--",
+                                          "sleep", "1.5"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)  # perf's own start
     t_kill = time.monotonic()
     os.kill(old, 9)
     r = agent("recover", n=k, t0=t_kill)
+    recovery_timeline(manager_pid(), t_kill)
+    if perf_recovery:
+        perf_recovery.wait(60)
+        for sort in ("comm", "comm,dso,symbol"):
+            out = subprocess.run(["perf", "report", "-i", "/tmp/bench-perf-rec.data", "--stdio", "--sort", sort,
+                                  "--percent-limit", "1"], capture_output=True, text=True).stdout
+            print(out, file=sys.stderr, flush=True)
     figure("first ListSessions answer after kill -9", f"{r['t_first'] * 1e3:8.2f} ms  (target 200 ms)")
     figure(f"all {k} sessions listed after kill -9", f"{r['t_all'] * 1e3:8.2f} ms  (target 1000 ms)")
     figure(f"manager fds, {k} sessions after recovery", fds_text())
@@ -649,6 +715,53 @@ def bench_scaling(agent, sessions):
     report(f"CreateSession(null), {k} live, after recovery", after[0], base[0])
     report(f"peer-credential login, {k} live, after recovery", after[1], base[1])
     sessions.terminate(sessions.ids(), timeout=600)
+
+
+def journal_cursor():
+    out = subprocess.run(["journalctl", "-q", "-n", "0", "--show-cursor"], capture_output=True, text=True).stdout
+    return out.strip().split("cursor: ", 1)[-1]
+
+
+def bench_end_all(agent, sessions):
+    """Issue #10: ending k sessions at once (Manager1.TerminateUser) ends
+    every one without an error: the time until all are gone, and the
+    journal's error lines (priority err and worse, pam_systemd's "Failed to
+    release session" among them) since the call."""
+    k = env_int("BENCH_END_SESSIONS", 1000)
+    section(f"g. ending {k} null sessions at once (TerminateUser)")
+    sessions.terminate(sessions.ids())
+    for i in range(k):
+        try:
+            agent("create", opts={"type": "null", "new": True})
+        except AgentError as e:
+            figure("creating sessions", f"stopped at {i}: {e}")
+            return
+    logind_before = len(subprocess.run(["loginctl", "list-sessions", "--no-legend"], capture_output=True,
+                                       text=True).stdout.splitlines())
+    cursor = journal_cursor()
+    uid = int(subprocess.run(["id", "-u", USER], capture_output=True, text=True).stdout)
+    t0 = time.monotonic()
+    sessions.bus.call_blocking("org.rsm.Manager1", "/org/rsm/Manager1", "org.rsm.Manager1", "TerminateUser", "u",
+                               (uid,), timeout=120)
+    sessions.wait_gone(sessions.ids(), timeout=600)
+    elapsed = time.monotonic() - t0
+    errors = subprocess.run(["journalctl", "-q", "--after-cursor", cursor, "-p", "err", "-o", "cat"],
+                            capture_output=True, text=True).stdout.splitlines()
+    release = [e for e in errors if "Failed to release session" in e]
+    logind_after = len(subprocess.run(["loginctl", "list-sessions", "--no-legend"], capture_output=True,
+                                      text=True).stdout.splitlines())
+    figure(f"all {k} sessions gone", f"{elapsed * 1e3:9.1f} ms  ({k / elapsed:.0f}/s)")
+    figure("logind sessions before -> after", f"{logind_before} -> {logind_after}")
+    figure("journal errors since the call", f"{len(errors)}  (\"Failed to release session\": {len(release)})")
+    for line in sorted(set(errors))[:5]:
+        figure("  e.g.", line[:100])
+    if os.environ.get("BENCH_DEBUG"):
+        out = subprocess.run(["journalctl", "-q", "--after-cursor", cursor, "-p", "warning", "-o", "short-monotonic"],
+                             capture_output=True, text=True).stdout.splitlines()
+        for line in out[:40]:
+            print(line[:300], file=sys.stderr)
+        print(os.listdir("/run/rsm/pam-slots") if os.path.isdir("/run/rsm/pam-slots") else "no pam-slots",
+              file=sys.stderr)
 
 
 def configure():
@@ -683,14 +796,14 @@ def main():
         return agent_main()
     if len(sys.argv) > 1 and sys.argv[1] == "configure":
         return configure()
-    only = set(os.environ.get("BENCH_ONLY", "abcdef"))
+    only = set(os.environ.get("BENCH_ONLY", "abcdefg"))
     print(f"# rsm desktop-session benchmark (user {USER}; sections {''.join(sorted(only))})", flush=True)
     sessions = Sessions()
     agent = Agent(USER)
     try:
         for key, fn in (("a", bench_create), ("b", bench_reconnect), ("c", bench_memory),
                         ("d", bench_cycles), ("e", bench_recover),
-                        ("f", bench_scaling)):
+                        ("f", bench_scaling), ("g", bench_end_all)):
             if key not in only:
                 continue
             try:

@@ -23,7 +23,7 @@ std::string error_text(const sd_bus_error* e) {
 
 }  // namespace
 
-LogindSessions::LogindSessions(sd_bus* system_bus) : bus_(system_bus) {
+LogindSessions::LogindSessions(bus::CallQueue& calls) : calls_(calls), bus_(calls.bus()) {
     // SessionRemoved is broadcast. The match goes out before any
     // TerminateSession, and dbus-daemon handles one client's messages in
     // order, so every removal after our call reaches us.
@@ -73,11 +73,17 @@ int LogindSessions::on_session_removed(sd_bus_message* m, void* userdata, sd_bus
 
 std::unique_ptr<LogindSessions::Pending> LogindSessions::terminate(const std::string& id, Done done) {
     auto p = std::make_unique<Pending>(*this, id, std::move(done));
-    sd_bus_slot* slot = nullptr;
-    const int r = sd_bus_call_method_async(bus_, &slot, logind_service, logind_path, logind_manager_interface,
-                                           "TerminateSession", &Pending::on_reply, p.get(), "s", id.c_str());
+    sd_bus_message* raw = nullptr;
+    int r = sd_bus_message_new_method_call(bus_, &raw, logind_service, logind_path, logind_manager_interface,
+                                           "TerminateSession");
+    MessagePtr call{raw};
+    if (r >= 0) r = sd_bus_message_append(call.get(), "s", id.c_str());
+    // Sent now, or once fewer calls await replies (call_queue.hpp).
+    if (r >= 0)
+        r = calls_.call(p->call_slot_, call.get(), &Pending::on_reply, p.get(), 0, [pp = p.get(), id](int e) {
+            pp->finish("cannot call logind's TerminateSession(" + id + "): " + std::strerror(-e));
+        });
     if (r >= 0) {
-        p->call_slot_.reset(slot);
         log::debug("Terminating logind session", {{"RSM_LOGIND_SESSION", id}});
         return p;
     }
@@ -92,20 +98,35 @@ std::unique_ptr<LogindSessions::Pending> LogindSessions::terminate(const std::st
     return p;
 }
 
-int LogindSessions::on_kill_reply(sd_bus_message* m, void*, sd_bus_error*) {
+int LogindSessions::on_kill_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
+    auto* k = static_cast<KillCall*>(userdata);
     if (const sd_bus_error* e = sd_bus_message_get_error(m); e && !sd_bus_error_has_name(e, no_such_session))
-        log::warning("Cannot kill the processes of a logind session", {{"RSM_ERROR", error_text(e)}});
+        log::warning("Cannot kill the processes of a logind session",
+                     {{"RSM_LOGIND_SESSION", k->id}, {"RSM_ERROR", error_text(e)}});
+    k->owner->kill_calls_.erase(k->self);  // the queue copes with its call going inside the handler
     return 0;
 }
 
 void LogindSessions::kill(const std::string& id, int signal) {
-    // Floating: sd-bus keeps the call until its reply.
-    const int r = sd_bus_call_method_async(bus_, nullptr, logind_service, logind_path, logind_manager_interface,
-                                           "KillSession", &LogindSessions::on_kill_reply, this, "ssi", id.c_str(),
-                                           "all", signal);
-    if (r < 0)
+    sd_bus_message* raw = nullptr;
+    int r = sd_bus_message_new_method_call(bus_, &raw, logind_service, logind_path, logind_manager_interface,
+                                           "KillSession");
+    MessagePtr call{raw};
+    if (r >= 0) r = sd_bus_message_append(call.get(), "ssi", id.c_str(), "all", signal);
+    kill_calls_.push_back(KillCall{this, id, {}, {}});
+    KillCall& k = kill_calls_.back();
+    k.self = std::prev(kill_calls_.end());
+    if (r >= 0)
+        r = calls_.call(k.call, call.get(), &LogindSessions::on_kill_reply, &k, 0, [kp = &k](int e) {
+            log::warning("Cannot kill the processes of a logind session",
+                         {{"RSM_LOGIND_SESSION", kp->id}, {"RSM_ERROR", std::strerror(-e)}});
+            kp->owner->kill_calls_.erase(kp->self);
+        });
+    if (r < 0) {
         log::warning("Cannot kill the processes of a logind session",
                      {{"RSM_LOGIND_SESSION", id}, {"RSM_ERROR", std::strerror(-r)}});
+        kill_calls_.erase(k.self);
+    }
 }
 
 // ---- LogindSessions::Pending ----------------------------------------------

@@ -7,12 +7,14 @@
 #pragma once
 
 #include <functional>
+#include <list>
 #include <memory>
 #include <set>
 #include <string>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bus/call_queue.hpp"
 #include "logind_lookup.hpp"
 #include "util/handles.hpp"
 
@@ -20,10 +22,10 @@ namespace rsm::manager {
 
 class LogindSessions {
 public:
-    // `system_bus` must be attached to the manager's event loop and outlive
-    // this. Queues the SessionRemoved match before any TerminateSession can
+    // The queue's bus must be attached to the manager's event loop. Queues the SessionRemoved match before any TerminateSession can
     // be sent, so no removal of ours slips past it. Throws std::system_error.
-    explicit LogindSessions(sd_bus* system_bus);
+    // Calls go through `calls` (the system bus's CallQueue), which must outlive this.
+    explicit LogindSessions(bus::CallQueue& calls);
     ~LogindSessions();
     LogindSessions(const LogindSessions&) = delete;
     LogindSessions& operator=(const LogindSessions&) = delete;
@@ -52,8 +54,17 @@ private:
     static int on_session_removed(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int on_kill_reply(sd_bus_message* m, void* userdata, sd_bus_error* error);
 
+    struct KillCall {
+        LogindSessions* owner;
+        std::string id;
+        bus::QueuedCall call;
+        std::list<KillCall>::iterator self;
+    };
+
+    bus::CallQueue& calls_;
     sd_bus* bus_;
     SlotPtr removed_slot_;
+    std::list<KillCall> kill_calls_;
     std::string match_error_;  // non-empty: SessionRemoved cannot be watched
     std::set<Pending*> pending_;
     friend struct Pending;
@@ -75,7 +86,7 @@ private:
     LogindSessions* owner_;
     std::string id_;
     Done done_;
-    SlotPtr call_slot_;
+    bus::QueuedCall call_slot_;
     EventSourcePtr deferred_;
     std::string deferred_error_;
     bool replied_ = false;  // TerminateSession answered: waiting for SessionRemoved

@@ -23,6 +23,7 @@
 #include "admin_bus.hpp"
 #include "child_reaper.hpp"
 #include "polkit_authorizer.hpp"
+#include "restart_pace.hpp"
 #include "config/config.hpp"
 #include "executor_listener.hpp"
 #include "fd_store.hpp"
@@ -257,6 +258,10 @@ int on_reload(sd_event_source*, const signalfd_siginfo*, void* userdata) {
 }
 
 int run(Daemon& d) {
+    // Under systemd, whose RestartSec=0 restarts a crashed manager at once:
+    // a crash loop (a bad config among the causes) is slowed down here,
+    // before anything is read (restart_pace.hpp).
+    if (getenv("NOTIFY_SOCKET")) manager::pace_restart(d.options.runtime_dir);
     config::Config cfg = config::load(d.options.config_paths);
     manager::InheritedFds inherited = manager::take_inherited_fds();
     std::map<std::string, UniqueFd> executor_links = inherited.take_prefixed("executor-");

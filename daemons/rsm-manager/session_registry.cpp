@@ -20,6 +20,9 @@ namespace rsm::manager {
 using bus::BusError;
 namespace err = names::error;
 
+// See system_calls_ in session_registry.hpp.
+constexpr unsigned system_calls_in_flight = 64;
+
 namespace {
 
 ScopeSettings scope_settings_from(const config::Session& s) {
@@ -37,14 +40,15 @@ SessionRegistry::SessionRegistry(sd_event* event, ChildReaper& reaper, sd_bus* s
     : event_(event), reaper_(reaper), settings_(std::move(settings)),
       policy_(session::ReconnectPolicy::parse(settings_.session.reconnect_policy)),
       scope_settings_(scope_settings_from(settings_.session)),
-      scopes_(system_bus ? std::make_unique<ScopeStarter>(system_bus) : nullptr),
+      system_calls_(system_bus ? std::make_unique<bus::CallQueue>(system_bus, system_calls_in_flight) : nullptr),
+      scopes_(system_calls_ ? std::make_unique<ScopeStarter>(*system_calls_) : nullptr),
       displays_(settings_.session.display_first, settings_.session.display_last) {
     sd_event_source* s = nullptr;
     bus::check(sd_event_add_defer(event_, &s, &SessionRegistry::on_collect, this), "adding the session collector");
     collect_source_.reset(s);
     sd_event_source_set_enabled(collect_source_.get(), SD_EVENT_OFF);
     if (scopes_) {
-        logind_ = std::make_unique<LogindSessions>(system_bus);
+        logind_ = std::make_unique<LogindSessions>(*system_calls_);
         sweeper_ = std::make_unique<SessionSweeper>(event_, *scopes_, *logind_);
     }
 }

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "bus/call_queue.hpp"
 #include "child_reaper.hpp"
 #include "config/config.hpp"
 #include "executor_link.hpp"
@@ -172,6 +173,12 @@ private:
     SessionSettings settings_;
     session::ReconnectPolicy policy_;
     ScopeSettings scope_settings_;
+    // The system bus's calls to systemd and logind (StartTransientUnit,
+    // StopUnit, KillUnit, TerminateSession, KillSession): at most
+    // system_calls_in_flight await replies, half of dbus-daemon's 128 per
+    // connection, so that ending hundreds of sessions at once queues their
+    // sweeps instead of having them refused (call_queue.hpp).
+    std::unique_ptr<bus::CallQueue> system_calls_;
     std::unique_ptr<ScopeStarter> scopes_;
     std::unique_ptr<LogindSessions> logind_;    // with scopes_
     std::unique_ptr<SessionSweeper> sweeper_;   // with scopes_

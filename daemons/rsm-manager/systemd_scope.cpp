@@ -77,7 +77,7 @@ int build_start_call(sd_bus* bus, sd_bus_message** ret, const std::string& unit,
 
 // ---- ScopeStarter ---------------------------------------------------------
 
-ScopeStarter::ScopeStarter(sd_bus* system_bus) : bus_(system_bus) {
+ScopeStarter::ScopeStarter(bus::CallQueue& calls) : calls_(calls), bus_(calls.bus()) {
     // systemd broadcasts JobRemoved on the system bus to every subscribed
     // client and, without Subscribe(), whenever the client that queued the job
     // is still connected: that is us. The match goes out before any
@@ -147,12 +147,12 @@ void ScopeStarter::send(Pending& p, int r, sd_bus_message* call, const std::stri
     if (!match_error_.empty()) {
         error = "cannot watch systemd jobs: " + match_error_;
     } else {
-        sd_bus_slot* slot = nullptr;
-        if (r >= 0) r = sd_bus_call_async(bus_, &slot, call, &Pending::on_reply, &p, 0);
-        if (r < 0)
-            error = "cannot call systemd's " + method + " for " + p.unit_ + ": " + errno_text(r);
-        else
-            p.call_slot_.reset(slot);
+        // Sent now, or once fewer calls await replies (call_queue.hpp).
+        if (r >= 0)
+            r = calls_.call(p.call_slot_, call, &Pending::on_reply, &p, 0, [pp = &p, method](int e) {
+                pp->finish("cannot call systemd's " + method + " for " + pp->unit_ + ": " + errno_text(e));
+            });
+        if (r < 0) error = "cannot call systemd's " + method + " for " + p.unit_ + ": " + errno_text(r);
     }
     if (error.empty()) return;
     // `done` must not run inside start() or stop(): report from the loop instead.
@@ -188,28 +188,35 @@ std::unique_ptr<ScopeStarter::Pending> ScopeStarter::stop(const std::string& uni
 }
 
 int ScopeStarter::on_kill_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
-    auto* self = static_cast<ScopeStarter*>(userdata);
-    auto node = self->kill_calls_.extract(sd_bus_get_current_slot(sd_bus_message_get_bus(m)));
-    const std::string unit = node.empty() ? std::string{"?"} : node.mapped().second;
+    auto* k = static_cast<KillCall*>(userdata);
     if (const sd_bus_error* e = sd_bus_message_get_error(m)) {
         if (!sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit"))
-            log::warning("Cannot kill the processes of a session scope", {{"RSM_UNIT", unit}, {"RSM_ERROR", error_text(e)}});
+            log::warning("Cannot kill the processes of a session scope",
+                         {{"RSM_UNIT", k->unit}, {"RSM_ERROR", error_text(e)}});
     }
-    // `node` (and the slot it owns) goes away here; sd-bus holds its own
-    // reference to the slot while this callback runs.
+    k->owner->kill_calls_.erase(k->self);  // the queue copes with its call going inside the handler
     return 0;
 }
 
 void ScopeStarter::kill(const std::string& unit, int signal) {
-    sd_bus_slot* slot = nullptr;
-    const int r = sd_bus_call_method_async(bus_, &slot, systemd_service, systemd_path, systemd_manager_interface,
-                                           "KillUnit", &ScopeStarter::on_kill_reply, this, "ssi", unit.c_str(), "all",
-                                           signal);
+    sd_bus_message* raw = nullptr;
+    int r = sd_bus_message_new_method_call(bus_, &raw, systemd_service, systemd_path, systemd_manager_interface,
+                                           "KillUnit");
+    MessagePtr call{raw};
+    if (r >= 0) r = sd_bus_message_append(call.get(), "ssi", unit.c_str(), "all", signal);
+    kill_calls_.push_back(KillCall{this, unit, {}, {}});
+    KillCall& k = kill_calls_.back();
+    k.self = std::prev(kill_calls_.end());
+    if (r >= 0)
+        r = calls_.call(k.call, call.get(), &ScopeStarter::on_kill_reply, &k, 0, [kp = &k](int e) {
+            log::warning("Cannot kill the processes of a session scope",
+                         {{"RSM_UNIT", kp->unit}, {"RSM_ERROR", errno_text(e)}});
+            kp->owner->kill_calls_.erase(kp->self);
+        });
     if (r < 0) {
         log::warning("Cannot kill the processes of a session scope", {{"RSM_UNIT", unit}, {"RSM_ERROR", errno_text(r)}});
-        return;
+        kill_calls_.erase(k.self);
     }
-    kill_calls_.emplace(slot, std::make_pair(SlotPtr{slot}, unit));
 }
 
 // ---- ScopeStarter::Pending ------------------------------------------------

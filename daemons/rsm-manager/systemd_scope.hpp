@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -16,6 +17,7 @@
 #include <systemd/sd-event.h>
 #include <utility>
 
+#include "bus/call_queue.hpp"
 #include "session/session_id.hpp"
 #include "util/handles.hpp"
 
@@ -41,7 +43,8 @@ public:
     // Queues the JobRemoved match (no Subscribe() needed: systemd sends job
     // signals to the client that queued the job). Throws std::system_error.
     // Destroying the starter makes every outstanding Pending inert.
-    explicit ScopeStarter(sd_bus* system_bus);
+    // Calls go through `calls` (the system bus's CallQueue), which must outlive this.
+    explicit ScopeStarter(bus::CallQueue& calls);
     ~ScopeStarter();
     ScopeStarter(const ScopeStarter&) = delete;
     ScopeStarter& operator=(const ScopeStarter&) = delete;
@@ -79,12 +82,20 @@ private:
     void send(Pending& p, int build_result, sd_bus_message* call, const std::string& method);
     struct Token {};  // only the starter makes Pendings
 
+    struct KillCall {
+        ScopeStarter* owner;
+        std::string unit;
+        bus::QueuedCall call;
+        std::list<KillCall>::iterator self;
+    };
+
+    bus::CallQueue& calls_;
     sd_bus* bus_;
     SlotPtr job_removed_slot_;
     std::string match_error_;                    // non-empty: the JobRemoved match could not be installed
     std::set<Pending*> pending_;                 // every live Pending of this starter
     std::map<std::string, Pending*> by_job_path_;  // those whose job has been queued
-    std::map<sd_bus_slot*, std::pair<SlotPtr, std::string>> kill_calls_;  // KillUnit calls in flight
+    std::list<KillCall> kill_calls_;             // KillUnit calls queued or in flight
     friend struct Pending;
 };
 
@@ -110,7 +121,7 @@ private:
     Kind kind_;
     std::string unit_;
     Done done_;
-    SlotPtr call_slot_;           // StartTransientUnit / StopUnit in flight
+    bus::QueuedCall call_slot_;   // StartTransientUnit / StopUnit queued or in flight
     EventSourcePtr deferred_;     // reports an error start() could not send
     std::string deferred_error_;
     std::string job_path_;        // once the call returned

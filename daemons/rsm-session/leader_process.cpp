@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 
+#include "pam/session_call_slot.hpp"
+#include "rsm-build-config.h"
+
 namespace rsm::session::leader {
 
 // Reasons go on one line.
@@ -22,6 +25,14 @@ bool ended_by_us(int status, bool sent_kill) {
 }
 
 namespace {
+
+// How long a leader waits for one of the slots that bound the PAM session
+// calls running at once (pam/session_call_slot.hpp); then it goes on without.
+constexpr std::chrono::milliseconds session_call_wait{10'000};
+
+pam::SessionCallSlot session_call_slot() {
+    return pam::SessionCallSlot::take(RSM_RUNTIME_DIR "/pam-slots", session_call_wait);
+}
 
 // What the leader inherited from the executor and must not keep: every copy
 // of the manager link (same socket as `link_fd`: otherwise a dead executor's
@@ -174,8 +185,12 @@ void Leader::open_pam_session() {
     }
     // Nobody is there to read module messages: PAM_SILENT (the conversation
     // was dropped after the login anyway).
+    // pam_systemd connects to the system bus here (CreateSession): one of
+    // the slots that keep such connections within dbus-daemon's limits.
+    pam::SessionCallSlot slot = session_call_slot();
     check(pam_.establish_cred(PAM_SILENT), "pam_setcred");
     check(pam_.open_session(PAM_SILENT), "pam_open_session");
+    slot.release();
     log::debug("PAM session opened", fields());
 }
 
@@ -270,8 +285,14 @@ void Leader::end(const std::string& reason, bool failed) noexcept {
             }
     }
     if (nx_options_written_) (void)xauth::remove_file(spec_.nx_options_file, spec_.uid, spec_.gid);
-    // pam_close_session, pam_setcred(PAM_DELETE_CRED), pam_end: what succeeded.
-    pam_.end();
+    // pam_close_session, pam_setcred(PAM_DELETE_CRED), pam_end: what
+    // succeeded. pam_systemd connects to the system bus again (ReleaseSession):
+    // in a slot, so that a thousand sessions ending at once stay within
+    // dbus-daemon's connection limits.
+    {
+        pam::SessionCallSlot slot = session_call_slot();
+        pam_.end();
+    }
     try {
         send_line(std::string(exit_word) + " " + (failed ? "1" : "0") + " " + one_line(reason) + "\n");
     } catch (...) {

@@ -283,6 +283,47 @@ class TakeoverTest(SessionEndTest):
         ctl2.close()
 
 
+class ManyAtOnceTest(SessionEndTest):
+    """Ending many sessions at once (Manager1.TerminateUser) ends every one
+    without an error: the manager's sweep calls to systemd and logind stay
+    under dbus-daemon's 128 replies per connection (a queue of 64 in
+    flight), and the leaders' pam_close_session (pam_systemd's own system
+    bus connection, as root) take one of 32 slots. Without the queue, 200
+    sessions ending at once had sweeps refused ("Session scope not
+    stopped", LimitsExceeded)."""
+
+    MANY = 200
+
+    def tearDown(self):
+        run("busctl", "--system", "call", "org.rsm.Manager1", "/org/rsm/Manager1", "org.rsm.Manager1",
+            "TerminateUser", "u", str(uid("carol")), timeout=120)
+        try:
+            wait(lambda: not logind_sessions("carol"), 60, "the cleanup of carol's sessions")
+        finally:
+            super().tearDown()
+
+    def test_ending_many_sessions_at_once_has_no_error(self):
+        set_dropin("[session]\nmax_sessions = 0\nmax_sessions_per_user = 0\n")
+        g = systest.login("carol", ADDR)
+        for _ in range(self.MANY):
+            sc.create_session(g, type="null", new=True)
+        self.assertEqual(len(logind_sessions("carol")), self.MANY)
+        cursor = run("journalctl", "-q", "-n", "0", "--show-cursor").stdout.strip().split("cursor: ", 1)[-1]
+        started = time.monotonic()
+        r = run("busctl", "--system", "call", "org.rsm.Manager1", "/org/rsm/Manager1", "org.rsm.Manager1",
+                "TerminateUser", "u", str(uid("carol")), timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait(lambda: not sessions(g), 120, f"{self.MANY} sessions to end")
+        wait(lambda: not logind_sessions("carol"), 60, "carol's logind sessions to go")
+        print(f"# {self.MANY} sessions ended {time.monotonic() - started:.2f} s after TerminateUser", flush=True)
+        problems = ("Session scope not stopped", "Cannot terminate the logind session", "Failed to release session",
+                    "maximum number of pending replies", "Cannot kill the processes")
+        log = run("journalctl", "-q", "--after-cursor", cursor, "-o", "cat").stdout.splitlines()
+        bad = [line for line in log if any(p in line for p in problems)]
+        self.assertEqual(bad[:5], [], f"{len(bad)} error lines while ending {self.MANY} sessions")
+        g.Close()
+
+
 class LeaderTest(SessionEndTest):
     def test_logout_after_the_session_program_is_killed_is_quick(self):
         g = login()

@@ -6,7 +6,7 @@
 # old gateway's display connection off; logout after the session program
 # died of a signal is quick; the leader keeps none of the executor's fds; a
 # start that times out with the leader stuck in PAM after pam_systemd leaves
-# no logind session.
+# no logind session; 200 sessions ended at once end without an error.
 # The checks are Python in tests/system/py/session_end_test.py; this script
 # prepares the container (the setup of sessions.sh).
 source "$RSM_SYSTEST_LIB"
@@ -38,6 +38,10 @@ exec xterm -geometry 80x24+10+10
 SH
         chmod 755 /home/$u/.xsession; chown $u: /home/$u/.xsession
     done
+    # carol's sessions are many at once (ManyAtOnceTest): her program only sleeps.
+    make_user carol
+    printf '#!/bin/sh\nexec sleep infinity\n' >/home/carol/.xsession
+    chmod 755 /home/carol/.xsession; chown carol: /home/carol/.xsession
     # The same stack as /etc/pam.d/rsm without pam_systemd (Debian's
     # common-session-noninteractive is common-session minus pam_systemd),
     # for the "everything in the rsm scope" case.
