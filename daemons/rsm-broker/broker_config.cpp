@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "broker/agent_output.hpp"
 #include "config/frontend_config.hpp"
 
 namespace rsm::broker {
@@ -92,6 +93,29 @@ BrokerConfigResult parse_broker_config(std::string_view text, std::string_view s
         if (t == "tls" && k == "key") return fc::read_absolute_path(source, n, k, c.tls_key, true);
         if (t == "hosts" && k == "portscan") return fc::read_bool(source, n, k, c.portscan);
         if (t == "hosts" && k == "probe_timeout_ms") return fc::read_uint(source, n, k, 50, 30000, c.probe_timeout_ms);
+        if (t == "hosts" && k == "agent") {
+            const auto m = n.value<std::string>();
+            if (!m || (*m != "none" && *m != "ssh")) return fc::where(source, n) + ": agent: expected \"ssh\" or \"none\"";
+            c.agent = *m == "ssh" ? AgentMode::ssh : AgentMode::none;
+            return std::string();
+        }
+        if (t == "hosts" && k == "agent_user") {
+            const auto u = n.value<std::string>();
+            if (!u || !valid_agent_user(*u)) return fc::where(source, n) + ": agent_user: expected a user name";
+            c.agent_user = *u;
+            return std::string();
+        }
+        if (t == "hosts" && k == "agent_key") return fc::read_absolute_path(source, n, k, c.agent_key, true);
+        if (t == "hosts" && k == "known_hosts") return fc::read_absolute_path(source, n, k, c.known_hosts, true);
+        if (t == "hosts" && k == "agent_command") {
+            const auto a = n.value<std::string>();
+            if (!a || a->empty() || (*a)[0] != '/' || a->find_first_of(" \t\n'\"\\;|&$`<>()*?[]{}~#") != std::string::npos)
+                return fc::where(source, n) + ": agent_command: expected an absolute path without blanks or shell characters";
+            c.agent_command = *a;
+            return std::string();
+        }
+        if (t == "hosts" && k == "agent_timeout_ms") return fc::read_uint(source, n, k, 100, 60000, c.agent_timeout_ms);
+        if (t == "hosts" && k == "agent_max_queries") return fc::read_uint(source, n, k, 1, 256, c.agent_max_queries);
         if (t == "limits" && k == "connections") return fc::read_uint(source, n, k, 1, 65536, c.max_connections);
         if (t == "limits" && k == "connections_per_address")
             return fc::read_uint(source, n, k, 1, 65536, c.max_connections_per_address);

@@ -14,6 +14,8 @@
 namespace rsm::broker {
 
 enum class AuthMethod { pam, none };
+// [hosts] agent: how x2gobroker-agent is asked about sessions and load.
+enum class AgentMode { none, ssh };
 std::string_view to_string(AuthMethod m);
 std::optional<AuthMethod> auth_method_from_string(std::string_view s);
 
@@ -38,6 +40,21 @@ struct BrokerConfig {
     // [hosts]
     bool portscan = true;              // pick only a host whose SSH port answers
     unsigned probe_timeout_ms = 2000;  // per host
+    // x2gobroker-agent over SSH (agent_query.hpp): "none" = profile order.
+    AgentMode agent = AgentMode::none;
+    std::string agent_user = "x2gobroker";
+    // The broker's private key; "": $CREDENTIALS_DIRECTORY/agent_key (LoadCredential=).
+    std::string agent_key;
+    std::string known_hosts = "/etc/rsm/broker-known-hosts";
+    std::string agent_command = "/usr/lib/x2go/x2gobroker-agent";
+    unsigned agent_timeout_ms = 5000;  // per ssh run (connect + answer)
+    // ssh processes at once, all requests together; beyond, a selection
+    // goes without the agent (profile order).
+    unsigned agent_max_queries = 16;
+    // Not in broker.toml (tests change them): the ssh client, and how long
+    // to wait after asking an agent to suspend a session (x2gobroker: 2 s).
+    std::string ssh_program = "/usr/bin/ssh";
+    unsigned suspend_wait_ms = 2000;
     // [limits] Open HTTP connections, in all and from one address (behind
     // a TLS proxy every client has the proxy's address: raise it there).
     unsigned max_connections = 256;

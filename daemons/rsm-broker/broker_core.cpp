@@ -95,36 +95,26 @@ void BrokerCore::select(Frontend frontend, const Profile& profile, const std::st
     const std::uint16_t sshport = profile.sshport;
     if (profile.hosts.empty())
         return reply(selection_reply(frontend, authid, Selection{"no-server-available", sshport, {}}));
-    std::vector<Host> hosts = profile.hosts;
-    if (!config_.portscan) {
-        log::info("Server selected", {{"USER", user}, {"RSM_BROKER_PROFILE", profile_id}, {"RSM_BROKER_HOST", hosts[0].address}});
-        return reply(selection_reply(frontend, authid, Selection{hosts[0].address, hosts[0].port, {}}));
-    }
     std::vector<ProbeTarget> targets;
-    for (const auto& h : hosts)
+    for (const auto& h : profile.hosts)
         targets.push_back(ProbeTarget{h.address + ":" + std::to_string(h.port), hosts_.lookup(h.address, h.port)});
-    const std::uint64_t id = next_probe_++;
-    auto probe = std::make_unique<HostProbe>(
-        event_, std::move(targets), std::uint64_t{config_.probe_timeout_ms} * 1000,
-        [this, id, frontend, authid, hosts, sshport, user, profile_id, reply = std::move(reply)](
-            std::optional<std::size_t> found) {
-            Selection s{"no-X2Go-Server-available", sshport, {}};
-            if (found) s = Selection{hosts[*found].address, hosts[*found].port, {}};
-            log::info(found ? "Server selected" : "No X2Go server of the profile answers",
-                      {{"USER", user}, {"RSM_BROKER_PROFILE", profile_id}, {"RSM_BROKER_HOST", s.server}});
+    const std::uint64_t id = next_selection_++;
+    auto selection = std::make_unique<HostSelection>(
+        event_, config_, profile.hosts, std::move(targets), user, profile_id, sshport, agent_slots_,
+        [this, id, frontend, authid, reply = std::move(reply)](Selection s) {
             reply(selection_reply(frontend, authid, s));
             retire(id);
         });
-    probes_.emplace(id, std::move(probe));
+    selections_.emplace(id, std::move(selection));
 }
 
-// A finished probe is freed on the next loop iteration, never inside its
-// own callback.
+// A finished selection is freed on the next loop iteration, never inside
+// its own callback.
 void BrokerCore::retire(std::uint64_t id) {
-    const auto it = probes_.find(id);
-    if (it == probes_.end()) return;
+    const auto it = selections_.find(id);
+    if (it == selections_.end()) return;
     graveyard_.push_back(std::move(it->second));
-    probes_.erase(it);
+    selections_.erase(it);
     sd_event_source_set_enabled(defer_.get(), SD_EVENT_ONESHOT);
 }
 

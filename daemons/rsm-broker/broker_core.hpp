@@ -15,6 +15,7 @@
 #include "broker/profiles.hpp"
 #include "broker_config.hpp"
 #include "host_probe.hpp"
+#include "host_selection.hpp"
 #include "http/http_types.hpp"
 #include "util/handles.hpp"
 #include "util/worker_pool.hpp"
@@ -52,9 +53,10 @@ private:
     const BrokerConfig& config_;
     ProfileSet profiles_;
     HostDirectory hosts_;
-    std::map<std::uint64_t, std::unique_ptr<HostProbe>> probes_;
-    std::uint64_t next_probe_ = 1;
-    std::vector<std::unique_ptr<HostProbe>> graveyard_;
+    unsigned agent_slots_ = 0;  // x2gobroker-agent ssh processes running (HostSelection); outlives them
+    std::map<std::uint64_t, std::unique_ptr<HostSelection>> selections_;
+    std::uint64_t next_selection_ = 1;
+    std::vector<std::unique_ptr<HostSelection>> graveyard_;
     EventSourcePtr defer_;
     WorkerPool blocking_;  // NSS lookups off the loop; last: its workers stop before the rest goes
 };

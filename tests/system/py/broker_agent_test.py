@@ -1,0 +1,141 @@
+"""rsm-broker selects with x2gobroker-agent (scenarios/broker_agent.sh,
+issue #14). The profile `x2go` has two servers, "x2go-a" (127.0.0.1:22470)
+and this machine's hostname (127.0.0.2:22471); the broker asks the real
+x2gobroker-agent on each, over the real sshd with its own key, for alice's
+sessions (listsessions) and the servers' loads (getservers).
+ 1. x2go-a is busy (a session of bob's recorded under its name in
+    x2goserver's database): the broker sends alice to the least-loaded
+    server, the second one, although the first answers too; pyhoca-cli
+    starts her session there. Ctrl+C suspends it.
+ 2. x2go-a is idle again, the second server has alice's suspended session:
+    the session comes first. The plain reply is SERVER:127.0.0.2:22471 then
+    SESSION_INFO:<her x2golistsessions line> (status S), the JSON reply has
+    it as selected_session.session_info, and pyhoca-cli, sent there,
+    resumes the same session."""
+
+import json
+import socket
+import sqlite3
+import subprocess
+import unittest
+
+import broker_x2go_test as bx
+from nx_test import free_display
+from rdp_client import ClientScreen
+from systest import run, wait
+
+DB = "/var/lib/x2go/x2go_sessions"
+HOST_B = socket.gethostname()
+
+
+def broker(path, data):
+    """One request to rsm-broker: (HTTP status, body)."""
+    out = subprocess.run(["curl", "-s", "-m", "30", "-o", "/tmp/broker-agent-body", "-w", "%{http_code}",
+                          "--data", data, "http://127.0.0.1:8080" + path], capture_output=True, text=True)
+    with open("/tmp/broker-agent-body", errors="replace") as f:
+        return out.stdout, f.read()
+
+
+def bob_on_a(present):
+    """A session of bob's on x2go-a in x2goserver's session database, which
+    the agents' getservers reports as that server's load."""
+    con = sqlite3.connect(DB)
+    try:
+        if present:
+            con.execute("insert into sessions (session_id, display, uname, server, client, status, cookie, agent_pid,"
+                        " gr_port, sound_port, fs_port) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        ("bob-999-1700000000_stRxterm_dp24", 999, "bob", "x2go-a", "127.0.0.1", "S", "0" * 32, 1,
+                         39001, 39002, 39003))
+        else:
+            con.execute("delete from sessions where uname = 'bob'")
+        con.commit()
+    finally:
+        con.close()
+
+
+def agent_calls():
+    return bx.journal("-u", "x2go-sshd").count("Accepted publickey for x2gobroker")
+
+
+class BrokerAgent(unittest.TestCase):
+    session = None
+
+    @classmethod
+    def setUpClass(cls):
+        import os
+        import shutil
+        shutil.rmtree(bx.HOME, ignore_errors=True)
+        os.makedirs(bx.HOME)
+
+    def test_01_least_loaded_server(self):
+        bob_on_a(True)
+        try:
+            before = agent_calls()
+            status, body = broker("/plain/", "task=selectsession&sid=x2go&user=alice&password=alice-pw&authid=&login=alice")
+            self.assertEqual(status, "200", body)
+            self.assertEqual(body, "Access granted\nSERVER:127.0.0.2:22471\n",
+                             body + bx.journal("-t", "rsm-broker", "-n", "20"))
+            # The broker asked both servers' agents (listsessions, getservers) with its key.
+            self.assertGreaterEqual(agent_calls() - before, 4, bx.journal("-u", "x2go-sshd", "-n", "30"))
+            log = "/tmp/pyhoca-agent-new.log"
+            with ClientScreen(free_display()) as screen:
+                client = bx.pyhoca(screen.display, log)
+                try:
+                    screen.wait_for("the session's green xterm", bx.green(client, log), 120, bx.diagnose(log))
+                    with open(log) as f:
+                        self.assertIn("connecting to [127.0.0.2]:22471", f.read())
+                    raw, listed = bx.x2go_sessions()
+                    self.assertEqual([(s["user"], s["server"], s["status"]) for s in listed], [("alice", HOST_B, "R")], raw)
+                    client.send_signal(2)  # SIGINT: pyhoca-cli suspends the session
+                    self.assertEqual(client.wait(timeout=60), 0, bx.diagnose(log)())
+                finally:
+                    if client.poll() is None:
+                        client.kill()
+                        client.wait()
+            raw, listed = wait(lambda: (lambda r: r if [s["status"] for s in r[1]] == ["S"] else None)(bx.x2go_sessions()),
+                               30, "the session suspended in x2golistsessions")
+            BrokerAgent.session = listed[0]
+        finally:
+            bob_on_a(False)
+
+    def test_02_suspended_session_first(self):
+        session = self.session
+        self.assertIsNotNone(session, "test_01 left no suspended session")
+        # Now x2go-a has no session and the second server has alice's: by
+        # load alone the first would win.
+        raw, _ = bx.x2go_sessions()
+        line = raw.strip()
+        status, body = broker("/plain/", "task=selectsession&sid=x2go&user=alice&password=alice-pw&authid=&login=alice")
+        self.assertEqual(status, "200", body)
+        lines = body.splitlines()
+        self.assertEqual(lines[:2], ["Access granted", "SERVER:127.0.0.2:22471"], body + bx.journal("-t", "rsm-broker", "-n", "20"))
+        self.assertEqual(len(lines), 3, body)
+        self.assertTrue(lines[2].startswith("SESSION_INFO:"), body)
+        info = lines[2][len("SESSION_INFO:"):].split("|")
+        self.assertEqual((info[1], info[3], info[4], info[11]), (session["name"], HOST_B, "S", "alice"), body)
+        self.assertEqual(info[:5], line.split("|")[:5], (body, line))
+        status, body = broker("/json/", "task=selectsession&profile-id=x2go&user=alice&password=alice-pw")
+        self.assertEqual(status, "200", body)
+        selected = json.loads(body)["selected_session"]
+        self.assertEqual((selected["server"], selected["port"]), ("127.0.0.2", "22471"), body)
+        self.assertEqual(selected["session_info"].split("|")[1], session["name"], body)
+        # pyhoca-cli, through the broker, resumes it there.
+        log = "/tmp/pyhoca-agent-resume.log"
+        with ClientScreen(free_display()) as screen:
+            client = bx.pyhoca(screen.display, log, "-R", "NEWEST")
+            try:
+                screen.wait_for("the resumed session's green xterm", bx.green(client, log), 120, bx.diagnose(log))
+                with open(log) as f:
+                    self.assertIn("connecting to [127.0.0.2]:22471", f.read())
+                raw, listed = bx.x2go_sessions()
+                self.assertEqual([(s["name"], s["status"], s["pid"]) for s in listed],
+                                 [(session["name"], "R", session["pid"])], raw)
+            finally:
+                client.kill()
+                client.wait()
+        run("runuser", "-u", "alice", "--", "x2goterminate-session", session["name"])
+        wait(lambda: not bx.x2go_sessions()[1], 30, "the session gone from x2golistsessions")
+
+
+if __name__ == "__main__":
+    unittest.main()
