@@ -529,17 +529,25 @@ def bench_cycles(agent, sessions):
     figure("cycle rate", f"{done / elapsed:8.1f} cycles/s")
 
 
-def bench_recover(agent, sessions):
-    n = env_int("BENCH_RECOVER_SESSIONS", 1000)
-    section(f"e. {n} live null sessions: kill -9 rsm-manager until ListSessions shows them all again")
-    sessions.terminate(sessions.ids())
-    t0 = time.monotonic()
+def create_null_sessions(agent, n):
+    """n new null sessions; False (and a figure saying where it stopped) if
+    one could not be created."""
     for i in range(n):
         try:
             agent("create", opts={"type": "null", "new": True})
         except AgentError as e:
             figure("creating sessions", f"stopped at {i}: {e}")
-            return
+            return False
+    return True
+
+
+def bench_recover(agent, sessions):
+    n = env_int("BENCH_RECOVER_SESSIONS", 1000)
+    section(f"e. {n} live null sessions: kill -9 rsm-manager until ListSessions shows them all again")
+    sessions.terminate(sessions.ids())
+    t0 = time.monotonic()
+    if not create_null_sessions(agent, n):
+        return
     figure(f"created {n} null sessions", f"{time.monotonic() - t0:8.1f} s ({n / (time.monotonic() - t0):.1f}/s)")
     base = [agent("fresh_list")["t"] for _ in range(env_int("BENCH_LIST_REPEAT", 10))]
     report(f"connect + login + ListSessions ({n}), before", base)
@@ -655,12 +663,8 @@ def bench_scaling(agent, sessions):
     figure("manager fds, no session", fds_text())
     base = per_session_round(agent, sessions, n)
     t0 = time.monotonic()
-    for i in range(k):
-        try:
-            agent("create", opts={"type": "null", "new": True})
-        except AgentError as e:
-            figure("creating sessions", f"stopped at {i}: {e}")
-            return
+    if not create_null_sessions(agent, k):
+        return
     figure(f"created {k} null sessions", f"{time.monotonic() - t0:8.1f} s")
     figure(f"manager fds, {k} sessions", fds_text())
     perf = None
@@ -730,12 +734,8 @@ def bench_end_all(agent, sessions):
     k = env_int("BENCH_END_SESSIONS", 1000)
     section(f"g. ending {k} null sessions at once (TerminateUser)")
     sessions.terminate(sessions.ids())
-    for i in range(k):
-        try:
-            agent("create", opts={"type": "null", "new": True})
-        except AgentError as e:
-            figure("creating sessions", f"stopped at {i}: {e}")
-            return
+    if not create_null_sessions(agent, k):
+        return
     logind_before = len(subprocess.run(["loginctl", "list-sessions", "--no-legend"], capture_output=True,
                                        text=True).stdout.splitlines())
     cursor = journal_cursor()

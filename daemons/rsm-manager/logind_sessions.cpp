@@ -98,35 +98,25 @@ std::unique_ptr<LogindSessions::Pending> LogindSessions::terminate(const std::st
     return p;
 }
 
-int LogindSessions::on_kill_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
-    auto* k = static_cast<KillCall*>(userdata);
-    if (const sd_bus_error* e = sd_bus_message_get_error(m); e && !sd_bus_error_has_name(e, no_such_session))
-        log::warning("Cannot kill the processes of a logind session",
-                     {{"RSM_LOGIND_SESSION", k->id}, {"RSM_ERROR", error_text(e)}});
-    k->owner->kill_calls_.erase(k->self);  // the queue copes with its call going inside the handler
-    return 0;
-}
-
 void LogindSessions::kill(const std::string& id, int signal) {
     sd_bus_message* raw = nullptr;
     int r = sd_bus_message_new_method_call(bus_, &raw, logind_service, logind_path, logind_manager_interface,
                                            "KillSession");
     MessagePtr call{raw};
     if (r >= 0) r = sd_bus_message_append(call.get(), "ssi", id.c_str(), "all", signal);
-    kill_calls_.push_back(KillCall{this, id, {}, {}});
-    KillCall& k = kill_calls_.back();
-    k.self = std::prev(kill_calls_.end());
-    if (r >= 0)
-        r = calls_.call(k.call, call.get(), &LogindSessions::on_kill_reply, &k, 0, [kp = &k](int e) {
-            log::warning("Cannot kill the processes of a logind session",
-                         {{"RSM_LOGIND_SESSION", kp->id}, {"RSM_ERROR", std::strerror(-e)}});
-            kp->owner->kill_calls_.erase(kp->self);
-        });
-    if (r < 0) {
+    auto warn = [id](const std::string& error) {
         log::warning("Cannot kill the processes of a logind session",
-                     {{"RSM_LOGIND_SESSION", id}, {"RSM_ERROR", std::strerror(-r)}});
-        kill_calls_.erase(k.self);
-    }
+                     {{"RSM_LOGIND_SESSION", id}, {"RSM_ERROR", error}});
+    };
+    if (r >= 0)
+        r = calls_.call_floating(
+            call.get(),
+            [warn](sd_bus_message* m) {
+                if (const sd_bus_error* e = sd_bus_message_get_error(m); e && !sd_bus_error_has_name(e, no_such_session))
+                    warn(error_text(e));
+            },
+            [warn](int e) { warn(std::strerror(-e)); });
+    if (r < 0) warn(std::strerror(-r));
 }
 
 // ---- LogindSessions::Pending ----------------------------------------------

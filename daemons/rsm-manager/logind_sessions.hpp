@@ -7,7 +7,6 @@
 #pragma once
 
 #include <functional>
-#include <list>
 #include <memory>
 #include <set>
 #include <string>
@@ -52,19 +51,10 @@ public:
 private:
     static int on_match_installed(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int on_session_removed(sd_bus_message* m, void* userdata, sd_bus_error* error);
-    static int on_kill_reply(sd_bus_message* m, void* userdata, sd_bus_error* error);
-
-    struct KillCall {
-        LogindSessions* owner;
-        std::string id;
-        bus::QueuedCall call;
-        std::list<KillCall>::iterator self;
-    };
 
     bus::CallQueue& calls_;
     sd_bus* bus_;
     SlotPtr removed_slot_;
-    std::list<KillCall> kill_calls_;
     std::string match_error_;  // non-empty: SessionRemoved cannot be watched
     std::set<Pending*> pending_;
     friend struct Pending;

@@ -44,6 +44,9 @@ void SessionRegistry::on_state_changed(const std::string& id, const session::Rec
     // While the start is pending the executor's record is not the announce yet.
     const bool was_closing = e->record.state == session::State::closing;
     auto changed = merge_from_executor(e->record, from_executor);
+    // A recovered start (take_announce) is over once its state moves on.
+    if (e->start_deadline && e->waiting.empty() && e->record.state != session::State::starting)
+        e->start_deadline->cancel();
     if (was_closing && e->record.state != session::State::closing) {
         e->record.state = session::State::closing;  // we asked it to end; keep saying so
         changed.erase(std::remove(changed.begin(), changed.end(), "STATE"), changed.end());

@@ -117,6 +117,22 @@ void SessionRegistry::take_announce(Entry& e, const session::Record& announced) 
     merge_from_executor(rec, announced);
     rec.complete = true;
     if (rec.display_number >= 0) displays_.reserve(static_cast<unsigned>(rec.display_number));
+    // A start the old manager was waiting for keeps a bound here: the
+    // executor's own startup timer ends it, and this deadline (the one the
+    // StartSession reply had) covers an executor that hangs on the way.
+    // Cancelled when the state leaves "starting" (on_state_changed).
+    if (rec.state == session::State::starting && !e.start_deadline) {
+        const std::string id = rec.id;
+        e.start_deadline = std::make_unique<StartDeadline>(
+            event_, [this, id](StartStep step, uint64_t timeout) { on_start_timeout(id, step, timeout); });
+        try {
+            e.start_deadline->arm(StartStep::start_session,
+                                  usec(settings_.session.startup_timeout) + start_session_margin_usec);
+        } catch (const std::exception& ex) {
+            // Still bounded by the executor's own startup timer.
+            log::warning(std::string("Cannot arm the recovered start's deadline: ") + ex.what(), session_fields(rec));
+        }
+    }
     persist(e);
     for (auto* o : observers_) o->session_added(rec);
 }

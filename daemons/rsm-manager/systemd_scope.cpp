@@ -187,36 +187,25 @@ std::unique_ptr<ScopeStarter::Pending> ScopeStarter::stop(const std::string& uni
     return p;
 }
 
-int ScopeStarter::on_kill_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
-    auto* k = static_cast<KillCall*>(userdata);
-    if (const sd_bus_error* e = sd_bus_message_get_error(m)) {
-        if (!sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit"))
-            log::warning("Cannot kill the processes of a session scope",
-                         {{"RSM_UNIT", k->unit}, {"RSM_ERROR", error_text(e)}});
-    }
-    k->owner->kill_calls_.erase(k->self);  // the queue copes with its call going inside the handler
-    return 0;
-}
-
 void ScopeStarter::kill(const std::string& unit, int signal) {
     sd_bus_message* raw = nullptr;
     int r = sd_bus_message_new_method_call(bus_, &raw, systemd_service, systemd_path, systemd_manager_interface,
                                            "KillUnit");
     MessagePtr call{raw};
     if (r >= 0) r = sd_bus_message_append(call.get(), "ssi", unit.c_str(), "all", signal);
-    kill_calls_.push_back(KillCall{this, unit, {}, {}});
-    KillCall& k = kill_calls_.back();
-    k.self = std::prev(kill_calls_.end());
+    auto warn = [unit](const std::string& error) {
+        log::warning("Cannot kill the processes of a session scope", {{"RSM_UNIT", unit}, {"RSM_ERROR", error}});
+    };
     if (r >= 0)
-        r = calls_.call(k.call, call.get(), &ScopeStarter::on_kill_reply, &k, 0, [kp = &k](int e) {
-            log::warning("Cannot kill the processes of a session scope",
-                         {{"RSM_UNIT", kp->unit}, {"RSM_ERROR", errno_text(e)}});
-            kp->owner->kill_calls_.erase(kp->self);
-        });
-    if (r < 0) {
-        log::warning("Cannot kill the processes of a session scope", {{"RSM_UNIT", unit}, {"RSM_ERROR", errno_text(r)}});
-        kill_calls_.erase(k.self);
-    }
+        r = calls_.call_floating(
+            call.get(),
+            [warn](sd_bus_message* m) {
+                if (const sd_bus_error* e = sd_bus_message_get_error(m);
+                    e && !sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit"))
+                    warn(error_text(e));
+            },
+            [warn](int e) { warn(errno_text(e)); });
+    if (r < 0) warn(errno_text(r));
 }
 
 // ---- ScopeStarter::Pending ------------------------------------------------

@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -76,18 +75,10 @@ public:
 private:
     static int on_match_installed(sd_bus_message* m, void* userdata, sd_bus_error* error);
     static int on_job_removed(sd_bus_message* m, void* userdata, sd_bus_error* error);
-    static int on_kill_reply(sd_bus_message* m, void* userdata, sd_bus_error* error);
     void forget(Pending* p) noexcept;
     // Sends `call` for `p`, or arranges for `p` to report the failure from the loop.
     void send(Pending& p, int build_result, sd_bus_message* call, const std::string& method);
     struct Token {};  // only the starter makes Pendings
-
-    struct KillCall {
-        ScopeStarter* owner;
-        std::string unit;
-        bus::QueuedCall call;
-        std::list<KillCall>::iterator self;
-    };
 
     bus::CallQueue& calls_;
     sd_bus* bus_;
@@ -95,7 +86,6 @@ private:
     std::string match_error_;                    // non-empty: the JobRemoved match could not be installed
     std::set<Pending*> pending_;                 // every live Pending of this starter
     std::map<std::string, Pending*> by_job_path_;  // those whose job has been queued
-    std::list<KillCall> kill_calls_;             // KillUnit calls queued or in flight
     friend struct Pending;
 };
 

@@ -12,6 +12,8 @@ struct QueuedCall::Entry {
     void* userdata = nullptr;
     uint64_t timeout_usec = 0;
     CallQueue::SendFailed failed;
+    std::function<void(sd_bus_message*)> floating;  // call_floating()'s reply, or empty
+    bool is_floating = false;
     SlotPtr slot;        // once sent
     bool queued = false;  // in CallQueue::queue_
     std::list<Entry>::iterator self;
@@ -45,18 +47,19 @@ CallQueue::~CallQueue() {
     entries_.clear();
 }
 
-int CallQueue::call(QueuedCall& out, sd_bus_message* call, sd_bus_message_handler_t handler, void* userdata,
-                    uint64_t timeout_usec, SendFailed failed) {
-    out.reset();
+QueuedCall::Entry& CallQueue::add(sd_bus_message* call, uint64_t timeout_usec, SendFailed failed) {
     entries_.emplace_back();
     QueuedCall::Entry& e = entries_.back();
     e.self = std::prev(entries_.end());
     e.queue = this;
     e.call = ref_message(call);
-    e.handler = handler;
-    e.userdata = userdata;
     e.timeout_usec = timeout_usec;
     e.failed = std::move(failed);
+    return e;
+}
+
+// Sends `e` now or queues it; on a failed send now, `e` is gone and -errno returned.
+int CallQueue::start(QueuedCall::Entry& e) {
     if (in_flight_ < max_in_flight_ && queue_.empty()) {
         if (int r = send(e); r < 0) {
             erase(&e);
@@ -66,9 +69,26 @@ int CallQueue::call(QueuedCall& out, sd_bus_message* call, sd_bus_message_handle
         e.queued = true;
         queue_.push_back(&e);
     }
+    return 0;
+}
+
+int CallQueue::call(QueuedCall& out, sd_bus_message* call, sd_bus_message_handler_t handler, void* userdata,
+                    uint64_t timeout_usec, SendFailed failed) {
+    out.reset();
+    QueuedCall::Entry& e = add(call, timeout_usec, std::move(failed));
+    e.handler = handler;
+    e.userdata = userdata;
+    if (int r = start(e); r < 0) return r;
     e.owner = &out;
     out.entry_ = &e;
     return 0;
+}
+
+int CallQueue::call_floating(sd_bus_message* call, std::function<void(sd_bus_message*)> reply, SendFailed failed) {
+    QueuedCall::Entry& e = add(call, 0, std::move(failed));
+    e.is_floating = true;
+    e.floating = std::move(reply);
+    return start(e);
 }
 
 int CallQueue::send(QueuedCall::Entry& e) {
@@ -86,7 +106,9 @@ int CallQueue::on_reply(sd_bus_message* m, void* userdata, sd_bus_error* error) 
     CallQueue* self = e->queue;
     --self->in_flight_;
     int r = 0;
-    if (e->owner) {
+    if (e->is_floating) {
+        if (e->floating) e->floating(m);
+    } else if (e->owner) {
         // The owner stays true while its handler runs (it may reset or destroy it).
         QueuedCall* owner = e->owner;
         r = e->handler(m, e->userdata, error);
@@ -103,14 +125,13 @@ void CallQueue::pump() {
         QueuedCall::Entry* e = queue_.front();
         queue_.pop_front();
         e->queued = false;
-        if (!e->owner) {
-            erase(e);
+        if (!e->owner && !e->is_floating) {
+            erase(e);  // cancelled while queued
             continue;
         }
         if (int r = send(*e); r < 0) {
-            QueuedCall* owner = e->owner;
             SendFailed failed = std::move(e->failed);
-            owner->entry_ = nullptr;
+            if (e->owner) e->owner->entry_ = nullptr;
             erase(e);
             if (failed) failed(r);
         }

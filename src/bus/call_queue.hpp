@@ -67,6 +67,12 @@ public:
     int call(QueuedCall& out, sd_bus_message* call, sd_bus_message_handler_t handler, void* userdata,
              uint64_t timeout_usec, SendFailed failed);
 
+    // Fire and forget: the queue owns the call. `reply` (may be empty) runs
+    // with the reply, `failed` if a queued call cannot be sent; neither may
+    // capture anything that could go before the queue. Returns 0 or -errno
+    // (sending now failed; nothing runs later).
+    int call_floating(sd_bus_message* call, std::function<void(sd_bus_message* reply)> reply, SendFailed failed);
+
     sd_bus* bus() const noexcept { return bus_; }
     unsigned in_flight() const noexcept { return in_flight_; }
     std::size_t queued() const noexcept { return queue_.size(); }
@@ -79,6 +85,8 @@ private:
     void cancel(QueuedCall::Entry* e) noexcept;
 
     void erase(QueuedCall::Entry* e) noexcept;
+    QueuedCall::Entry& add(sd_bus_message* call, uint64_t timeout_usec, SendFailed failed);
+    int start(QueuedCall::Entry& e);
 
     sd_bus* bus_;
     unsigned max_in_flight_;

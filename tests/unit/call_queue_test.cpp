@@ -199,3 +199,24 @@ TEST_CASE("A CallQueue destroyed first leaves its calls' owners empty", "[call_q
     f.settle();
     CHECK(replies.got.empty());
 }
+
+TEST_CASE("A floating CallQueue call waits its turn and runs its reply", "[call_queue]") {
+    Fixture f;
+    CallQueue q(f.client_bus.get(), 1);
+    Replies replies;
+    QueuedCall first;
+    REQUIRE(q.call(first, f.hold_call("a").get(), on_reply, &replies, 0, nullptr) == 0);
+    int floating_replies = 0;
+    REQUIRE(q.call_floating(f.hold_call("b").get(), [&](sd_bus_message* m) {
+        CHECK_FALSE(sd_bus_message_is_method_error(m, nullptr));
+        ++floating_replies;
+    }, nullptr) == 0);
+    CHECK(q.queued() == 1);
+    f.run_until([&] { return f.server.seen.size() == 1; });
+    f.answer(0);
+    f.run_until([&] { return f.server.seen.size() == 2; });
+    CHECK(q.queued() == 0);
+    f.answer(1);
+    f.run_until([&] { return floating_replies == 1; });
+    CHECK(q.in_flight() == 0);
+}

@@ -86,8 +86,9 @@ def user_processes():
     return left
 
 
-def timeout_entry(step, timeout=15):
-    """The manager's journal entry for a start that timed out at `step`."""
+def timeout_entry(step, timeout=15, sid=None):
+    """The manager's journal entry for a start that timed out at `step`
+    (of session `sid`, if given)."""
     deadline = time.monotonic() + timeout
     while True:
         out = run("journalctl", "--no-pager", "-o", "json", "_SYSTEMD_UNIT=rsm-manager.service").stdout
@@ -98,11 +99,41 @@ def timeout_entry(step, timeout=15):
                 continue
             msg = e.get("MESSAGE")
             if isinstance(msg, str) and msg.startswith("Session start timed out") \
-                    and e.get("RSM_START_STEP") == step:
+                    and e.get("RSM_START_STEP") == step and (sid is None or e.get("RSM_SESSION_ID") == sid):
                 return e
         if time.monotonic() >= deadline:
             raise AssertionError(f"no 'Session start timed out' journal entry for step {step}")
         time.sleep(0.2)
+
+
+STALLED_DISPLAY = ('[session]\nstartup_timeout = 5\n'
+                   '[display.xvfb]\nargv = ["/bin/sh", "-c", "exec sleep 1000", "rsm-stalled-display", ":%d"]\n')
+
+
+def create_in_thread(g, result):
+    """CreateSession(xvfb) on `g` in a thread: `result` gets "ok" or
+    "error" (name, message) and "took"."""
+    def create():
+        start = time.monotonic()
+        try:
+            result["ok"] = sc.create_session(g, type="xvfb", new=True, timeout=90)
+        except dbus.exceptions.DBusException as ex:
+            result["error"] = (ex.get_dbus_name(), ex.get_dbus_message())
+        result["took"] = time.monotonic() - start
+    t = threading.Thread(target=create)
+    t.start()
+    return t
+
+
+def started_session():
+    """(id, executor pid) of the session whose scope is active, once there is one."""
+    def started():
+        for sid in records():
+            r = record(sid)
+            if r and r.get("EXECUTOR_PID") and scope_state(sid) == "active":
+                return sid, int(r["EXECUTOR_PID"])
+        return None
+    return wait(started, 10, "the session's scope to be active")
 
 
 class SessionStartTest(unittest.TestCase):
@@ -207,29 +238,12 @@ class SessionStartTest(unittest.TestCase):
     def test_a_start_session_reply_that_never_comes(self):
         # The display server never becomes ready: the executor would fail
         # the start itself after startup_timeout, but it is stopped first.
-        set_dropin('[session]\nstartup_timeout = 5\n'
-                   '[display.xvfb]\nargv = ["/bin/sh", "-c", "exec sleep 1000", "rsm-stalled-display", ":%d"]\n')
+        set_dropin(STALLED_DISPLAY)
         g = login()
         result = {}
-
-        def create():
-            start = time.monotonic()
-            try:
-                result["ok"] = sc.create_session(g, type="xvfb", new=True, timeout=90)
-            except dbus.exceptions.DBusException as ex:
-                result["error"] = (ex.get_dbus_name(), ex.get_dbus_message())
-            result["took"] = time.monotonic() - start
-
-        t = threading.Thread(target=create)
-        t.start()
+        t = create_in_thread(g, result)
         try:
-            def started():
-                for sid in records():
-                    r = record(sid)
-                    if r and r.get("EXECUTOR_PID") and scope_state(sid) == "active":
-                        return sid, int(r["EXECUTOR_PID"])
-                return None
-            sid, executor = wait(started, 10, "the session's scope to be active")
+            sid, executor = started_session()
             os.kill(executor, signal.SIGSTOP)
             self.assertNotIn("took", result, "the start ended before the executor was stopped")
         finally:
@@ -241,13 +255,44 @@ class SessionStartTest(unittest.TestCase):
         self.assertIn("did not report the session started within 35 s", msg)
         self.assertGreaterEqual(result["took"], 35.0)
         self.assertLess(result["took"], 50.0)
-        e = timeout_entry("start-session")
+        e = timeout_entry("start-session", sid=sid)
         self.assertEqual(e["RSM_SESSION_ID"], sid)
         # The scope's stop wakes the stopped executor (SIGCONT with SIGTERM)
         # and ends it and the display server.
         wait(lambda: not alive(executor), 60, "the stopped executor to end")
         set_dropin(None)
         self.assert_all_released(sid)
+
+    def test_a_start_recovered_after_a_manager_restart_keeps_its_deadline(self):
+        # The manager dies while a start waits for its display; the next one
+        # adopts the starting session. The executor then hangs (stopped
+        # before its own 5 s timer): the recovered start must still end at
+        # startup_timeout + 30 s, not stay "starting" for ever.
+        set_dropin(STALLED_DISPLAY)
+        g = login()
+        result = {}
+        t = create_in_thread(g, result)
+        try:
+            sid, executor = started_session()
+            old = int(systest.unit_prop("rsm-manager.service", "MainPID"))
+            os.kill(old, signal.SIGKILL)
+            wait(lambda: gw.journal("-o", "cat", f"RSM_SESSION_ID={sid}").count(
+                "Session recovered after a manager restart") >= 1, 10, "the new manager to adopt the start")
+            recovered = time.monotonic()
+            os.kill(executor, signal.SIGSTOP)
+        finally:
+            t.join(30)
+        self.assertFalse(t.is_alive())
+        self.assertNotIn("ok", result)  # the old manager's connection went with it
+        self.assertEqual((record(sid) or {}).get("STATE"), "starting")
+        e = timeout_entry("start-session", timeout=60, sid=sid)
+        took = time.monotonic() - recovered
+        self.assertLess(took, 50.0)
+        print(f"# the recovered start timed out {took:.1f} s after its adoption", flush=True)
+        wait(lambda: not alive(executor), 60, "the stopped executor to end")
+        set_dropin(None)
+        self.assert_all_released(sid)
+        self.assertTrue(e)
 
 
 if __name__ == "__main__":
