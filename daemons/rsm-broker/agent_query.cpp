@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "broker/agent_output.hpp"
+#include "broker/authkey.hpp"
 
 namespace rsm::broker {
 
@@ -36,7 +37,7 @@ std::string first_line(const std::string& s) {
 std::vector<std::string> AgentQuery::command_line(const BrokerConfig& c, const AgentTarget& t, const std::string& user,
                                                   const std::vector<std::string>& args) {
     std::string remote = c.agent_command + " " + user;
-    for (const auto& a : args) remote += " " + a;
+    for (const auto& a : args) remote += " " + agent_shell_word(a);
     const unsigned connect_sec = std::max(1u, c.agent_timeout_ms / 1000);
     return {c.ssh_program, "-F", "none", "-T", "-x", "-a",
             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
@@ -82,7 +83,8 @@ int AgentQuery::on_start(sd_event_source*, void* self) {
 void AgentQuery::start() {
     if (!valid_agent_user(user_)) return fail("invalid user name for the agent");
     for (const auto& a : args_)
-        if (!valid_session_name(a)) return fail("invalid agent argument");
+        if (!valid_session_name(a) && !valid_authorized_key_line(a) && !valid_authorized_keys_path(a))
+            return fail("invalid agent argument");
     if (agent_key_path(config_).empty()) return fail("no agent key: set [hosts] agent_key or LoadCredential=agent_key:…");
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) < 0) return fail(std::string("pipe2: ") + std::strerror(errno));

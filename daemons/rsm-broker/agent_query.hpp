@@ -28,8 +28,10 @@ struct AgentTarget {
 class AgentQuery {
 public:
     // done(stdout, or nullopt and why), once, from the loop (never from the
-    // constructor). `args`: the task and its arguments, each validated by
-    // the caller (the far side runs them through a shell).
+    // constructor). `args`: the task and its arguments, each checked again
+    // here (the far side runs them through a shell): plain words (task,
+    // session name), or an authorized_keys line or path (broker/authkey.hpp),
+    // sent single-quoted; anything else fails without running ssh.
     using Done = std::function<void(std::optional<std::string> output, std::string error)>;
     AgentQuery(sd_event* event, const BrokerConfig& config, AgentTarget target, std::string user,
                std::vector<std::string> args, Done done);

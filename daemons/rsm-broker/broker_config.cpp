@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "broker/agent_output.hpp"
+#include "broker/authkey.hpp"
 #include "config/frontend_config.hpp"
 
 namespace rsm::broker {
@@ -116,6 +117,16 @@ BrokerConfigResult parse_broker_config(std::string_view text, std::string_view s
         }
         if (t == "hosts" && k == "agent_timeout_ms") return fc::read_uint(source, n, k, 100, 60000, c.agent_timeout_ms);
         if (t == "hosts" && k == "agent_max_queries") return fc::read_uint(source, n, k, 1, 256, c.agent_max_queries);
+        if (t == "autologin" && k == "default") return fc::read_bool(source, n, k, c.autologin_default);
+        if (t == "autologin" && k == "authorized_keys") {
+            const auto a = n.value<std::string>();
+            if (!a || !valid_authorized_keys_path(*a))
+                return fc::where(source, n) +
+                       ": authorized_keys: expected a path of [A-Za-z0-9._/-] and %h %u %U %G %%, without '..'";
+            c.authorized_keys = *a;
+            return std::string();
+        }
+        if (t == "autologin" && k == "key_lifetime") return fc::read_uint(source, n, k, 5, 3600, c.key_lifetime_sec);
         if (t == "limits" && k == "connections") return fc::read_uint(source, n, k, 1, 65536, c.max_connections);
         if (t == "limits" && k == "connections_per_address")
             return fc::read_uint(source, n, k, 1, 65536, c.max_connections_per_address);

@@ -51,6 +51,15 @@ struct BrokerConfig {
     // ssh processes at once, all requests together; beyond, a selection
     // goes without the agent (profile order).
     unsigned agent_max_queries = 16;
+    // [autologin] Broker autologin (docs/broker.md, "Autologin"): for a
+    // profile whose broker-session-autologin is on (else `default`), the
+    // client's public key goes into `authorized_keys` (x2gobroker's %h %u %U
+    // %G %%) on the selected server through its agent, and is deleted
+    // through it key_lifetime_sec later; sshd's expiry-time= ends it then
+    // too, should the deletion never run. Needs [hosts] agent = "ssh".
+    bool autologin_default = false;
+    std::string authorized_keys = "%h/.x2go/authorized_keys";
+    unsigned key_lifetime_sec = 20;
     // Not in broker.toml (tests change them): the ssh client, and how long
     // to wait after asking an agent to suspend a session (x2gobroker: 2 s).
     std::string ssh_program = "/usr/bin/ssh";

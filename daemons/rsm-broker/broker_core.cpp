@@ -1,9 +1,11 @@
 #include "broker_core.hpp"
 
 #include <algorithm>
+#include <ctime>
 #include <cstring>
 #include <stdexcept>
 
+#include "broker/authkey.hpp"
 #include "broker/replies.hpp"
 #include "user_groups.hpp"
 #include "util/log.hpp"
@@ -26,7 +28,7 @@ http::Response selection_reply(Frontend f, const std::optional<std::string>& aut
 
 BrokerCore::BrokerCore(sd_event* event, const BrokerConfig& config, ProfileSet profiles, HostDirectory hosts)
     : event_{event}, config_{config}, profiles_{std::move(profiles)}, hosts_{std::move(hosts)},
-      blocking_{event} {
+      keys_{event, config, agent_slots_}, blocking_{event} {
     sd_event_source* d = nullptr;
     if (const int r = sd_event_add_defer(event_, &d, &BrokerCore::on_defer, this); r < 0)
         throw std::runtime_error(std::string("sd_event_add_defer: ") + std::strerror(-r));
@@ -61,7 +63,7 @@ void BrokerCore::serve_with_groups(Frontend frontend, const BrokerRequest& reque
     switch (request.task) {
     case Task::listsessions:
     case Task::listprofiles: {
-        const VisibleProfiles visible = visible_profiles(profiles_, request.user, groups, client_address);
+        const VisibleProfiles visible = visible_profiles(profiles_, request.user, groups, client_address, config_.autologin_default);
         log::info("Profiles listed", {{"USER", request.user},
                                       {"RSM_CLIENT_ADDRESS", client_address},
                                       {"RSM_BROKER_PROFILES", std::to_string(visible.size())}});
@@ -76,7 +78,7 @@ void BrokerCore::serve_with_groups(Frontend frontend, const BrokerRequest& reque
                         {{"USER", request.user}, {"RSM_CLIENT_ADDRESS", client_address}, {"RSM_BROKER_PROFILE", request.profile_id}});
             return reply(selection_reply(frontend, authid, Selection{"no-server-available", 22, {}}));
         }
-        return select(frontend, *p, request.server_user(), authid, std::move(reply));
+        return select(frontend, *p, request.server_user(), request.pubkey, authid, std::move(reply));
     }
     case Task::testcon:
         if (frontend == Frontend::plain) return reply(body(frontend, plain_testcon()));
@@ -89,9 +91,34 @@ void BrokerCore::serve_with_groups(Frontend frontend, const BrokerRequest& reque
     }
 }
 
-void BrokerCore::select(Frontend frontend, const Profile& profile, const std::string& user,
+std::string BrokerCore::autologin_line(const Profile& profile, const std::string& user,
+                                       const std::string& pubkey) const {
+    if (!profile.autologin.value_or(config_.autologin_default)) return {};
+    const log::Fields who{{"USER", user}, {"RSM_BROKER_PROFILE", profile.id}};
+    if (config_.agent != AgentMode::ssh) {
+        log::notice("Broker autologin needs [hosts] agent = \"ssh\"; the client logs in without it", who);
+        return {};
+    }
+    if (pubkey.empty()) {
+        // x2goclient sends none (x2gobroker would make a key pair and send its private half).
+        log::info("No public key from the client for broker autologin; it logs in without it", who);
+        return {};
+    }
+    auto check = authorized_key_line(pubkey, std::time(nullptr) + config_.key_lifetime_sec);
+    if (!check.line) {
+        auto fields = who;
+        fields.emplace_back("RSM_ERROR", check.error);
+        log::notice("The client's public key for broker autologin is refused", fields);
+        return {};
+    }
+    return std::move(*check.line);
+}
+
+void BrokerCore::select(Frontend frontend, const Profile& profile, const std::string& user, const std::string& pubkey,
                         const std::optional<std::string>& authid, Reply reply) {
     const std::string profile_id = profile.id;
+    std::string key_line = autologin_line(profile, user, pubkey);
+    const std::string key_path = profile.authorized_keys.empty() ? config_.authorized_keys : profile.authorized_keys;
     const std::uint16_t sshport = profile.sshport;
     if (profile.hosts.empty())
         return reply(selection_reply(frontend, authid, Selection{"no-server-available", sshport, {}}));
@@ -101,9 +128,17 @@ void BrokerCore::select(Frontend frontend, const Profile& profile, const std::st
     const std::uint64_t id = next_selection_++;
     auto selection = std::make_unique<HostSelection>(
         event_, config_, profile.hosts, std::move(targets), user, profile_id, sshport, agent_slots_,
-        [this, id, frontend, authid, reply = std::move(reply)](Selection s) {
-            reply(selection_reply(frontend, authid, s));
+        [this, id, frontend, authid, user, key_line = std::move(key_line), key_path,
+         reply = std::move(reply)](Selection s) mutable {
             retire(id);
+            // "no-server-available" and the like: no host to put the key on.
+            if (key_line.empty() || s.server.starts_with("no-"))
+                return reply(selection_reply(frontend, authid, s));
+            keys_.add(AgentTarget{s.server, s.port}, user, std::move(key_line), key_path,
+                      [frontend, authid, s, reply = std::move(reply)](bool accepted) mutable {
+                          s.pubkey_accepted = accepted;
+                          reply(selection_reply(frontend, authid, s));
+                      });
         });
     selections_.emplace(id, std::move(selection));
 }

@@ -13,6 +13,7 @@
 
 #include "broker/broker_request.hpp"
 #include "broker/profiles.hpp"
+#include "autologin_keys.hpp"
 #include "broker_config.hpp"
 #include "host_probe.hpp"
 #include "host_selection.hpp"
@@ -44,8 +45,10 @@ private:
     void serve_with_groups(Frontend frontend, const BrokerRequest& request, const std::string& client_address,
                            const std::optional<std::string>& authid, const std::vector<std::string>& groups,
                            Reply reply);
-    void select(Frontend frontend, const Profile& profile, const std::string& user,
+    void select(Frontend frontend, const Profile& profile, const std::string& user, const std::string& pubkey,
                 const std::optional<std::string>& authid, Reply reply);
+    // The autologin key line for this selection, or "" (logged why).
+    std::string autologin_line(const Profile& profile, const std::string& user, const std::string& pubkey) const;
     void retire(std::uint64_t id);
     static int on_defer(sd_event_source*, void* self);
 
@@ -57,6 +60,7 @@ private:
     std::map<std::uint64_t, std::unique_ptr<HostSelection>> selections_;
     std::uint64_t next_selection_ = 1;
     std::vector<std::unique_ptr<HostSelection>> graveyard_;
+    AutologinKeys keys_;
     EventSourcePtr defer_;
     WorkerPool blocking_;  // NSS lookups off the loop; last: its workers stop before the rest goes
 };

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <glib.h>
 
+#include "broker/authkey.hpp"
+
 namespace rsm::broker {
 
 std::string_view trim_blanks(std::string_view s) {
@@ -70,6 +72,19 @@ public:
         const std::string& value = e.value;
         if (trim(value) == "not-set") {
             p.options.erase(key);
+            return true;
+        }
+        if (key == "broker-session-autologin") {
+            const auto b = parse_bool(value);
+            if (!b) return fail("'" + value + "' is not a boolean (true/false, yes/no, on/off, 1/0)");
+            p.autologin = *b;
+            return true;
+        }
+        if (key == "broker-authorized-keys") {
+            const std::string path{trim(value)};
+            if (!valid_authorized_keys_path(path))
+                return fail("'" + path + "' is not a path of [A-Za-z0-9._/-] and %h %u %U %G %%, without '..'");
+            p.authorized_keys = path;
             return true;
         }
         if (key == "default" || key.starts_with("broker-")) return true;  // not sent (x2gobroker drops them)

@@ -44,7 +44,7 @@ ValueType value_type_of(std::string_view key) {
     return it == d.end() ? ValueType::text : it->second.type;
 }
 
-ProfileOptions options_for_user(const Profile& profile, std::string_view user) {
+ProfileOptions options_for_user(const Profile& profile, std::string_view user, bool default_autologin) {
     // x2gobroker/defaults.py, X2GO_DESKTOP_SESSIONS.
     static constexpr std::array<std::string_view, 11> desktops{
         "KDE", "GNOME", "XFCE", "CINNAMON", "MATE", "LXDE", "TRINITY", "UNITY", "ICEWM", "OPENBOX", "XDMCP"};
@@ -60,14 +60,19 @@ ProfileOptions options_for_user(const Profile& profile, std::string_view user) {
             options["rootless"] = ProfileValue::of_bool(false);
         }
     }
+    if (profile.autologin.value_or(default_autologin)) {
+        options["autologin"] = ProfileValue::of_bool(true);
+        options["key"] = ProfileValue::of_text("<will-be-exchanged-during-session-selection>");
+    }
     return options;
 }
 
 VisibleProfiles visible_profiles(const ProfileSet& set, std::string_view user, const std::vector<std::string>& groups,
-                                 std::string_view client_address) {
+                                 std::string_view client_address, bool default_autologin) {
     VisibleProfiles out;
     for (const auto& p : set.profiles)
-        if (acl_permits(p.acl, user, groups, client_address)) out.emplace_back(p.id, options_for_user(p, user));
+        if (acl_permits(p.acl, user, groups, client_address))
+            out.emplace_back(p.id, options_for_user(p, user, default_autologin));
     return out;
 }
 

@@ -49,6 +49,10 @@ struct Profile {
     std::vector<Host> hosts;
     std::uint16_t sshport = 22;
     Acl acl;
+    // Broker autologin (broker-session-autologin, broker-authorized-keys):
+    // unset = the broker's default ([autologin] in broker.toml).
+    std::optional<bool> autologin;
+    std::string authorized_keys;
 };
 
 struct ProfileSet {
@@ -62,15 +66,17 @@ const ProfileOptions& builtin_defaults();
 ValueType value_type_of(std::string_view key);
 
 // The options sent to `user`: BROKER_USER in user= replaced by the user's
-// name, a desktop session's command upper-cased with rootless=false (as
-// x2gobroker's get_profile_for_user).
-ProfileOptions options_for_user(const Profile& profile, std::string_view user);
+// name, a desktop session's command upper-cased with rootless=false, and
+// for an autologin profile autologin=true and
+// key=<will-be-exchanged-during-session-selection> (as x2gobroker's
+// get_profile_for_user). `default_autologin`: the broker's default.
+ProfileOptions options_for_user(const Profile& profile, std::string_view user, bool default_autologin = false);
 
 // What one user may see: (id, options for that user), sorted by id.
 using VisibleProfiles = std::vector<std::pair<std::string, ProfileOptions>>;
 // The profiles whose ACL lets `user` (member of `groups`) in from `client_address`.
 VisibleProfiles visible_profiles(const ProfileSet& set, std::string_view user, const std::vector<std::string>& groups,
-                                 std::string_view client_address);
+                                 std::string_view client_address, bool default_autologin = false);
 
 // Plain-text form of a value: booleans as 1/0, lists joined with ','.
 std::string plain_value(const ProfileValue& v);

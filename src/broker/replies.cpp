@@ -84,6 +84,7 @@ std::string json_select(const std::optional<std::string>& authid, const std::opt
         selected["server"] = s->server;
         selected["port"] = std::to_string(s->port);  // x2gobroker sends the port as a string
         if (!s->session_info.empty()) selected["session_info"] = s->session_info;
+        if (s->pubkey_accepted) selected["authentication_pubkey"] = "ACCEPTED";
     }
     j["selected_session"] = std::move(selected);
     return dump(j);

@@ -12,7 +12,8 @@
 //   [SESSION_INFO:<line>]
 // JSON (python-x2go): {"auth-status":"Access granted","next-authid":...,
 //   "task":"listprofiles","profiles":{id:{...}}} or
-//   {"task":"selectsession","selected_session":{"server":...,"port":"22"}}
+//   {"task":"selectsession","selected_session":{"server":...,"port":"22"
+//    [,"session_info":...][,"authentication_pubkey":"ACCEPTED"]}}
 #pragma once
 
 #include <optional>
@@ -28,6 +29,9 @@ struct Selection {
     std::string server;  // address, or "no-server-available" / "no-X2Go-Server-available"
     std::uint16_t port = 22;
     std::string session_info;  // an x2golistsessions line, "" if none
+    // Broker autologin: the client's public key is on the server (JSON's
+    // authentication_pubkey "ACCEPTED"; the plain reply has no such line).
+    bool pubkey_accepted = false;
 };
 
 std::string plain_list(const std::optional<std::string>& authid, const VisibleProfiles& profiles);

@@ -5,54 +5,16 @@
 // a fake ssh that answers as the agent would.
 #include <catch2/catch.hpp>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent_query.hpp"
+#include "fake_ssh.hpp"
 #include "host_selection.hpp"
 #include "util/handles.hpp"
 
 using namespace rsm::broker;
 
 namespace {
-
-struct FakeSsh {
-    std::filesystem::path dir;
-    explicit FakeSsh(const std::string& body) {
-        char tmpl[] = "/tmp/rsm-fake-ssh.XXXXXX";
-        REQUIRE(mkdtemp(tmpl));
-        dir = tmpl;
-        std::ofstream f(dir / "ssh");
-        // $host: the argument after "--"; $cmd: the remote command line.
-        f << "#!/bin/sh\nwhile [ \"$1\" != -- ]; do shift; done\nhost=$2\ncmd=$3\nlog=" << (dir / "calls").string()
-          << "\necho \"$host $cmd\" >>\"$log\"\n" << body;
-        f.close();
-        chmod((dir / "ssh").c_str(), 0755);
-    }
-    ~FakeSsh() { std::filesystem::remove_all(dir); }
-    std::string calls() const {
-        std::string out;
-        if (std::FILE* f = std::fopen((dir / "calls").c_str(), "r")) {
-            char buf[4096];
-            for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
-            std::fclose(f);
-        }
-        return out;
-    }
-    BrokerConfig config() const {
-        BrokerConfig c;
-        c.agent = AgentMode::ssh;
-        c.agent_key = "/nonexistent/key";
-        c.ssh_program = (dir / "ssh").string();
-        c.agent_timeout_ms = 2000;
-        c.suspend_wait_ms = 10;
-        c.portscan = false;
-        return c;
-    }
-};
 
 struct Loop {
     rsm::EventPtr event;

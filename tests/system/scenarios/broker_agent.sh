@@ -12,7 +12,12 @@
 #  - after alice suspends it (and x2go-a is idle again), the session comes
 #    first: the second server again, with SESSION_INFO (plain) and
 #    session_info (JSON) carrying her x2golistsessions line, status S, and
-#    pyhoca-cli resumes it there.
+#    pyhoca-cli resumes it there;
+#  - profile "x2go-auto" has broker autologin: a selection with
+#    python-x2go's public key, the broker has the agent add it (with sshd's
+#    expiry-time=) to alice's ~/.x2go/authorized_keys, which this sshd reads
+#    as X2Go sites configure it, pyhoca-cli logs in by that key without a
+#    password, and the agent deletes the key after [autologin] key_lifetime.
 # The checks are tests/system/py/broker_agent_test.py.
 # Binds 8080, 22470 and 22471 on the shared host network: the harness holds
 # the ports lock.
@@ -38,7 +43,7 @@ set -e
     printf '%s\n' 'HostKey /tmp/x2gossh/host_key' 'ListenAddress 127.0.0.1:22470' 'ListenAddress 127.0.0.2:22471' \
         'PasswordAuthentication yes' 'KbdInteractiveAuthentication no' 'UsePAM yes' \
         'PermitRootLogin no' 'AllowUsers alice x2gobroker' 'PrintMotd no' 'LogLevel VERBOSE' \
-        'PidFile /run/x2go-sshd.pid' 'Subsystem sftp internal-sftp' >/tmp/x2gossh/sshd_config
+        'AuthorizedKeysFile .ssh/authorized_keys .x2go/authorized_keys' 'PidFile /run/x2go-sshd.pid' 'Subsystem sftp internal-sftp' >/tmp/x2gossh/sshd_config
     /usr/sbin/sshd -t -f /tmp/x2gossh/sshd_config
     systemd-run --unit=x2go-sshd -p Type=notify /usr/sbin/sshd -D -e -f /tmp/x2gossh/sshd_config
     # The broker's key, as an X2Go site sets up x2gobroker's: the agent's
@@ -72,6 +77,15 @@ host = ["x2go-a (127.0.0.1:22470)", "$(hostname) (127.0.0.2:22471)"]
 command = "/usr/local/bin/green-xterm"
 rootless = true
 sound = false
+[profiles.x2go-auto]
+name = "Autologin"
+host = ["$(hostname) (127.0.0.2:22471)"]
+command = "/usr/local/bin/green-xterm"
+rootless = true
+sound = false
+"broker-session-autologin" = true
+[autologin]
+key_lifetime = 8
 TOML
     systemctl daemon-reload
     systemctl enable --now rsm-manager.socket rsm-broker.socket
