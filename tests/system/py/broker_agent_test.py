@@ -18,7 +18,9 @@ sessions (listsessions) and the servers' loads (getservers).
     and answers authentication_pubkey ACCEPTED; pyhoca-cli, given no
     password, logs in with the private key (as its own ~/.ssh/id_rsa) (sshd: "Accepted publickey for
     alice") and gets its session; after [autologin] key_lifetime (8 s) the
-    agent has deleted the key and it logs in no more."""
+    agent has deleted the key and it logs in no more. With that session
+    running and pyhoca-cli attached, a selection for profile x2go has the
+    agent suspend it (suspendsession) and sends it with status S."""
 
 import json
 import os
@@ -198,6 +200,11 @@ class BrokerAgent(unittest.TestCase):
         by_password = sshd.count("Accepted password for alice")
         by_key = sshd.count("Accepted publickey for alice")
         log = "/tmp/pyhoca-agent-autologin.log"
+        # x2goserver's session cleaner, for the suspension below (masked in
+        # every container; not running for tests 1 and 2, where it would
+        # finish bob's session that has no x2goagent).
+        self.assertEqual(run("systemctl", "start", "x2goserver.service").returncode, 0)
+        self.addCleanup(run, "systemctl", "stop", "x2goserver.service")
         with ClientScreen(free_display()) as screen:
             # No password: only the broker's key can log pyhoca-cli in.
             env = dict(os.environ, DISPLAY=screen.display, HOME=bx.HOME)
@@ -221,6 +228,31 @@ class BrokerAgent(unittest.TestCase):
                             "-o", "UserKnownHostsFile=/dev/null", "-p", "22471", "alice@127.0.0.2", "true")
                 self.assertEqual(again.returncode, 255, again.stderr)
                 self.assertIn("Permission denied", again.stderr)
+                # 4. The session is running, pyhoca-cli attached: a selection
+                # for profile x2go (whose second server is this one) has the
+                # agent suspend it first (suspendsession) and sends it as
+                # suspended, for the new client to resume.
+                raw, listed = bx.x2go_sessions()
+                self.assertEqual([s["status"] for s in listed], ["R"], raw)
+                running = listed[0]
+                status, body = broker("/plain/", "task=selectsession&sid=x2go&user=alice&password=alice-pw&authid=&login=alice")
+                self.assertEqual(status, "200", body)
+                lines = body.splitlines()
+                self.assertEqual(lines[:2], ["Access granted", "SERVER:127.0.0.2:22471"],
+                                 body + bx.journal("-t", "rsm-broker", "-n", "20"))
+                info = lines[2][len("SESSION_INFO:"):].split("|") if len(lines) == 3 else []
+                self.assertEqual(info[1:5] if info else None, [running["name"], running["display"], HOST_B, "S"], body)
+                self.assertIn("Suspending the user's running session for the client to resume it",
+                              bx.journal("-t", "rsm-broker"))
+                # The agent only marks it S in x2goserver's database; x2goserver's
+                # x2gocleansessions (x2goserver.service, started above) then
+                # suspends the running x2goagent (x2gosuspend-session), as on a
+                # real X2Go server. No x2golistsessions meanwhile: it would set
+                # the status back to R while the agent still runs.
+                wait(lambda: "session with ID " + running["name"] + " has been suspended successfully"
+                     in bx.journal("--since", "-2min"), 60, "x2gocleansessions suspending the session")
+                raw, listed = bx.x2go_sessions()
+                self.assertEqual([(s["name"], s["status"]) for s in listed], [(running["name"], "S")], raw)
             finally:
                 client.kill()
                 client.wait()

@@ -17,11 +17,16 @@
 #    python-x2go's public key, the broker has the agent add it (with sshd's
 #    expiry-time=) to alice's ~/.x2go/authorized_keys, which this sshd reads
 #    as X2Go sites configure it, pyhoca-cli logs in by that key without a
-#    password, and the agent deletes the key after [autologin] key_lifetime.
+#    password, and the agent deletes the key after [autologin] key_lifetime;
+#  - with that session running, a selection for profile x2go has the agent
+#    mark it suspended, x2goserver's x2gocleansessions (x2goserver.service,
+#    unmasked here, started by the test) suspends it, and the reply
+#    carries it with status S.
 # The checks are tests/system/py/broker_agent_test.py.
 # Binds 8080, 22470 and 22471 on the shared host network: the harness holds
 # the ports lock.
 # systest-lock: ports
+# systest-unmask: x2goserver.service
 source "$RSM_SYSTEST_LIB"
 for f in /usr/bin/pyhoca-cli /usr/bin/x2golistsessions /usr/sbin/x2godbadmin /usr/bin/x2goagent /usr/bin/nxproxy \
         /usr/sbin/sshd /usr/bin/ssh /usr/bin/sudo /usr/lib/x2go/x2gobroker-agent /usr/bin/Xvfb /usr/bin/xwd \
